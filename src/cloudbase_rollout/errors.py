@@ -128,6 +128,7 @@ class Problem:
 
     input: str
     message: str
+    kind: str = "invalid"
 
     def __str__(self) -> str:
         return f"{self.input}: {self.message}"

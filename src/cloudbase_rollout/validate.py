@@ -40,7 +40,7 @@ def schema_problems(body: Mapping[str, Any], sources: Mapping[str, str]) -> list
     problems = []
     for error in errors:
         for path, message in _explain(error):
-            problem = _named(path, message, sources)
+            problem = _named(path, message, sources, error.validator)
             if str(problem) not in seen:
                 seen.add(str(problem))
                 problems.append(problem)
@@ -160,12 +160,12 @@ def convention_warnings(body: Mapping[str, Any]) -> list[str]:
     return warnings
 
 
-def _named(path: str, message: str, sources: Mapping[str, str]) -> Problem:
+def _named(path: str, message: str, sources: Mapping[str, str], kind: Any = "invalid") -> Problem:
     top = path.split(".")[0].split("[")[0]
     source = sources.get(top)
     if source and source != top:
-        return Problem(f"{source} ({path})", message)
-    return Problem(path, message)
+        return Problem(f"{source} ({path})", message, str(kind))
+    return Problem(path, message, str(kind))
 
 
 def _dotted(path: Iterable[str | int]) -> str:

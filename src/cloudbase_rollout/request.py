@@ -1,0 +1,230 @@
+"""Build the request body from inputs: the one place where text becomes API values.
+
+Inputs arrive as text (INPUT_*, CLI flags) or as JSON values (request_file); both
+go through `normalize`, so a field means the same wherever it was written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cloudbase_rollout import image, schemas
+from cloudbase_rollout.errors import Problem
+from cloudbase_rollout.settings import BODY_DEFAULTS, parse_bool
+
+ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+INTEGER = re.compile(r"[+-]?[0-9]+\Z")
+MAX_REQUEST_FILE = 1 << 20
+
+
+@dataclass
+class Built:
+    """A body and where each field came from (for error messages)."""
+
+    body: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def build(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path) -> Built:
+    """Merge defaults < request_file < explicit inputs < image, then prune empties."""
+    built = Built()
+    _apply(built, dict(BODY_DEFAULTS), "default")
+    if "request_file" in raw:
+        _apply(built, _read_request_file(raw["request_file"], workspace, built), "request_file")
+    explicit = {name: raw[name] for name in schemas.body_fields() if name in raw}
+    _apply(built, explicit, "input")
+    _apply_image(built, raw)
+    if "version_remark" not in built.body:
+        remark = default_remark(env)
+        if remark:
+            built.body["version_remark"] = remark
+            built.sources["version_remark"] = "version_remark"
+    built.body = prune(built.body)
+    return built
+
+
+def _apply(built: Built, values: Mapping[str, Any], origin: str) -> None:
+    for name, value in values.items():
+        label = origin if origin == "request_file" else name
+        try:
+            normalized = normalize(name, value)
+        except ValueError as error:
+            built.problems.append(Problem(name if origin != "request_file" else f"request_file ({name})", str(error)))
+            continue
+        if normalized is None:
+            continue
+        built.body[name] = normalized
+        built.sources[name] = label
+
+
+def normalize(name: str, value: Any) -> Any:
+    """One field's value as the API wants it; None when it counts as absent."""
+    if name not in schemas.request_schema()["properties"]:
+        return value  # an unknown field: the schema names it
+    if isinstance(value, str) and value.strip() == "":
+        return None
+    if name == "env_params":
+        return env_params(value)
+    kind = schemas.field_kind(name)
+    if not isinstance(value, str):
+        if kind == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        return value
+    return _from_text(name, kind, value)
+
+
+def _from_text(name: str, kind: str, text: str) -> Any:
+    accepts = schemas.accepts(schemas.field_schema(name))
+    text = text.strip()
+    if kind == "integer":
+        if not INTEGER.match(text):
+            raise ValueError(f"{json.dumps(text)} is not an integer; expected {accepts}")
+        return int(text)
+    if kind == "boolean":
+        return parse_bool(text)
+    if kind in ("object", "array"):
+        try:
+            return json.loads(text)
+        except ValueError as error:
+            raise ValueError(f"is not valid JSON ({error}); expected {accepts}") from None
+    return text
+
+
+def env_params(value: Any) -> str:
+    """A JSON object, or KEY=VALUE lines split on the first '=' only, as the API's JSON string."""
+    if isinstance(value, dict):
+        return _env_json(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{json.dumps(value)} is not accepted; expected a JSON object, or one KEY=VALUE per line")
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except ValueError as error:
+            raise ValueError(f"looks like JSON but does not parse ({error}); expected a JSON object "
+                             "of string values, or one KEY=VALUE per line") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("expected a JSON object of string values")
+        return _env_json(parsed)
+    return _env_json(_env_lines(text))
+
+
+def _env_lines(text: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, val = line.partition("=")
+        key = key.strip()
+        if not sep or not ENV_KEY.match(key):
+            raise ValueError(f"line {number} {json.dumps(line[:60])} is not KEY=VALUE; expected one "
+                             "KEY=VALUE per line (KEY: letters, digits, _), or a JSON object")
+        if key in found:
+            raise ValueError(f"line {number}: {key} repeats line {first_line[key]}")
+        found[key], first_line[key] = val, number
+    return found
+
+
+def _env_json(values: Mapping[str, Any]) -> str:
+    out: dict[str, str] = {}
+    for key, val in values.items():
+        if isinstance(val, bool):
+            out[key] = "true" if val else "false"
+        elif isinstance(val, (str, int, float)):
+            out[key] = str(val)
+        else:
+            raise ValueError(f"{key}: {json.dumps(val)[:60]} is not a string; env values are text")
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+
+
+def _apply_image(built: Built, raw: Mapping[str, str]) -> None:
+    """image (and image_tag) fill image_info; image_tag alone retags image_info.image_url."""
+    reference = raw.get("image")
+    source = "image"
+    if reference is None and "image_tag" in raw:
+        info = built.body.get("image_info")
+        reference = info.get("image_url") if isinstance(info, dict) else None
+        source = "image_tag"
+        if not isinstance(reference, str):
+            built.problems.append(Problem("image_tag", "needs image (or image_info.image_url) to retag"))
+            return
+    if reference is None:
+        return
+    try:
+        ref = image.parse(reference)
+    except ValueError as error:
+        built.problems.append(Problem(source if source == "image" else "image_info.image_url", str(error)))
+        return
+    if "image_tag" in raw:
+        try:
+            ref = ref.with_tag(raw["image_tag"].strip())
+        except ValueError as error:
+            built.problems.append(Problem("image_tag", str(error)))
+            return
+    if ref.server_addr is None:
+        built.warnings.append(f"image {ref.image_url} names no registry host; CloudBase pulls "
+                              "from the registry in the reference, e.g. ccr.ccs.tencentyun.com/ns/app")
+    if ref.tag is None and ref.digest is None:
+        built.warnings.append(f"image {ref.image_url} has no tag or digest; pin one (image_tag) so a "
+                              "rollout is repeatable")
+    info = built.body.get("image_info")
+    base = dict(info) if isinstance(info, dict) else {}
+    base.pop("tag_name", None)
+    built.body["image_info"] = {**base, **ref.image_info()}
+    built.sources["image_info"] = "image"
+
+
+def _read_request_file(name: str, workspace: Path, built: Built) -> dict[str, Any]:
+    path = Path(name.strip())
+    path = path if path.is_absolute() else workspace / path
+    label = f"request_file {name.strip()}"
+    try:
+        if path.stat().st_size > MAX_REQUEST_FILE:
+            raise ValueError("is larger than 1 MiB")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        built.problems.append(Problem("request_file", f"{path} does not exist; expected a JSON file in the workspace"))
+        return {}
+    except (OSError, ValueError) as error:
+        built.problems.append(Problem("request_file", f"{path} cannot be read as JSON: {error}"))
+        return {}
+    if not isinstance(data, dict):
+        built.problems.append(Problem("request_file", f"{path} holds {type(data).__name__}; expected a JSON object (a request body)"))
+        return {}
+    if "access_token" in data:
+        built.problems.append(Problem(label, "must not hold access_token; pass the token as the access_token input, from a secret"))
+        data.pop("access_token")
+    return data
+
+
+def prune(value: Any) -> Any:
+    """Drop empty strings at every depth: the API never gets an empty field."""
+    if isinstance(value, dict):
+        return {k: prune(v) for k, v in value.items() if not (isinstance(v, str) and v.strip() == "")}
+    if isinstance(value, list):
+        return [prune(v) for v in value]
+    return value
+
+
+def default_remark(env: Mapping[str, str]) -> str | None:
+    """repository@commit and the workflow run, so a console version leads back to its commit."""
+    repo, sha = env.get("GITHUB_REPOSITORY", ""), env.get("GITHUB_SHA", "")
+    if not repo or not sha:
+        return None
+    remark = f"{repo}@{sha[:7]}"
+    run_id = env.get("GITHUB_RUN_ID", "")
+    if run_id:
+        server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        attempt = env.get("GITHUB_RUN_ATTEMPT", "")
+        remark += f" run {server}/{repo}/actions/runs/{run_id}"
+        if attempt and attempt != "1":
+            remark += f"/attempts/{attempt}"
+    return remark[:1024]

@@ -1,0 +1,178 @@
+"""The inputs: one per body field of the spec (from schema/) plus the convenience ones.
+
+The same names serve the Action (INPUT_*), the CLI (--kebab-case) and the
+request_file; empty text counts as absent everywhere.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from cloudbase_rollout import DEFAULT_API_BASE_URL, schemas
+from cloudbase_rollout.errors import Problem
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    description: str
+    default: str | None = None
+    secret: bool = False
+
+
+#: Inputs that are not body fields.
+OPTIONS: tuple[Option, ...] = (
+    Option("access_token", "The third-party platform's component_access_token (a secret). "
+           "Masked at once; never printed.", secret=True),
+    Option("component_appid", "Third-party platform appid, to mint a component_access_token "
+           "when access_token is not given (or has expired)."),
+    Option("component_appsecret", "Third-party platform appsecret, for minting (a secret).",
+           secret=True),
+    Option("component_verify_ticket", "The latest component_verify_ticket pushed by WeChat, "
+           "for minting (a secret).", secret=True),
+    Option("image", "A full image reference, e.g. ccr.ccs.tencentyun.com/ns/app:v1 or "
+           "host:5000/team/app@sha256:...; fills image_info."),
+    Option("image_tag", "Sets or replaces the tag of image (or of image_info.image_url), "
+           "e.g. the commit SHA."),
+    Option("request_file", "A JSON file in the workspace with a base request body; explicit "
+           "inputs override its fields."),
+    Option("services", "Several rollouts in one step: a JSON array of per-service overrides "
+           "(objects of input names, each may name its own request_file), rolled out "
+           "concurrently."),
+    Option("api_base_url", "Base URL of the WeChat API (https; http only for loopback).",
+           DEFAULT_API_BASE_URL),
+    Option("timeout_seconds", "Timeout of each attempt of the call, in seconds.", "30"),
+    Option("max_attempts", "Attempts for errors that provably did not start a rollout "
+           "(errcode -1, HTTP 429/503, connection refused).", "3"),
+    Option("dry_run", "Validate and print the token-free request; call nothing.", "false"),
+)
+
+BODY_DEFAULTS = {"version_name": "latest", "upload_type": "image"}
+SECRET_INPUTS = tuple(o.name for o in OPTIONS if o.secret)
+OPTION_NAMES = tuple(o.name for o in OPTIONS)
+MINT_INPUTS = ("component_appid", "component_appsecret", "component_verify_ticket")
+T = TypeVar("T")
+TRUE, FALSE = ("true", "True", "TRUE"), ("false", "False", "FALSE")
+
+
+def input_names() -> tuple[str, ...]:
+    """Every input, body fields first in the spec's order."""
+    return (*schemas.body_fields(), *OPTION_NAMES)
+
+
+def defaults() -> dict[str, str]:
+    found = {o.name: o.default for o in OPTIONS if o.default is not None}
+    return {**BODY_DEFAULTS, **found}
+
+
+def present(raw: Mapping[str, str | None]) -> dict[str, str]:
+    """Known inputs with text; empty and whitespace-only values are absent."""
+    return {
+        name: value
+        for name in input_names()
+        if (value := raw.get(name)) is not None and value.strip() != ""
+    }
+
+
+def parse_bool(text: str) -> bool:
+    text = text.strip()
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    raise ValueError(f"{text!r} is not a boolean; expected true or false (YAML 1.2: true, True, TRUE, false, False, FALSE)")
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    api_base_url: str
+    timeout_seconds: float
+    max_attempts: int
+    dry_run: bool
+    access_token: str | None
+    mint: tuple[str, str, str] | None
+
+
+def call_settings(raw: Mapping[str, str]) -> tuple[CallSettings | None, list[Problem]]:
+    """How to call: everything but the body. Problems name their input."""
+    merged = {**defaults(), **raw}
+    problems: list[Problem] = []
+    base = _checked(problems, "api_base_url", merged["api_base_url"], api_base_url)
+    timeout = _checked(problems, "timeout_seconds", merged["timeout_seconds"], _timeout)
+    attempts = _checked(problems, "max_attempts", merged["max_attempts"], _attempts)
+    dry_run = _checked(problems, "dry_run", merged["dry_run"], parse_bool)
+    mint = _mint_credentials(raw, problems)
+    token = raw.get("access_token", "").strip() or None
+    if not token and not mint and dry_run is False:
+        problems.append(Problem("access_token", "is required: the component_access_token, from a "
+                                "secret (or give component_appid, component_appsecret and "
+                                "component_verify_ticket to mint one)"))
+    if problems or base is None or timeout is None or attempts is None or dry_run is None:
+        return None, problems
+    return CallSettings(base, timeout, attempts, dry_run, token, mint), []
+
+
+def _mint_credentials(raw: Mapping[str, str], problems: list[Problem]) -> tuple[str, str, str] | None:
+    given = [name for name in MINT_INPUTS if raw.get(name, "").strip()]
+    if not given:
+        return None
+    missing = [name for name in MINT_INPUTS if name not in given]
+    for name in missing:
+        problems.append(Problem(name, f"is required with {', '.join(given)} to mint a token"))
+    if missing:
+        return None
+    appid, secret, ticket = (raw[name].strip() for name in MINT_INPUTS)
+    return appid, secret, ticket
+
+
+def _checked(problems: list[Problem], name: str, text: str, parse: Callable[[str], T]) -> T | None:
+    try:
+        return parse(text)
+    except ValueError as error:
+        problems.append(Problem(name, str(error)))
+        return None
+
+
+def api_base_url(text: str) -> str:
+    """https only; plain http is allowed for loopback hosts (tests, the emulator)."""
+    text = text.strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("must be a plain base URL such as https://api.weixin.qq.com (no user, query or fragment)")
+    if not parts.hostname:
+        raise ValueError(f"{text!r} is not a URL; expected https://HOST such as https://api.weixin.qq.com")
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname)):
+        return text
+    raise ValueError(f"{text!r} is refused: the token may only travel over https "
+                     "(http is accepted for loopback hosts: 127.0.0.0/8, ::1, localhost)")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value <= 3600):
+        raise ValueError(f"{text.strip()!r} is not accepted; expected seconds, a number above 0 and at most 3600")
+    return value
+
+
+def _attempts(text: str) -> int:
+    text = text.strip()
+    if not text.isdigit() or not 1 <= int(text) <= 10:
+        raise ValueError(f"{text!r} is not accepted; expected an integer from 1 to 10")
+    return int(text)
