@@ -18,7 +18,6 @@ from typing import Any
 import github_action_utils as gha
 
 from cloudbase_rollout import rollout, settings
-from cloudbase_rollout.client import Reply
 from cloudbase_rollout.errors import MAY_HAVE_STARTED, ApiError, InvalidInput, RolloutError, TransportError
 from cloudbase_rollout.redact import Redactor
 

@@ -142,7 +142,8 @@ class Client:
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), RETRY_AFTER_CAP)
-        return min(BACKOFF_CAP, self.backoff_base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+        delay: float = min(BACKOFF_CAP, self.backoff_base * 2 ** (attempt - 1))
+        return delay * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not crypto)
 
     # -- one attempt -------------------------------------------------------
 
@@ -204,7 +205,8 @@ class Client:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise self._unreadable(f"a reply that is not a JSON object: {neutralize(self.redact(text[:200]), 200)}", minting)
+            excerpt = neutralize(self.redact(text[:200]), 200)
+            raise self._unreadable(f"a reply that is not a JSON object: {excerpt}", minting)
         if minting:
             if "errcode" in data and not isinstance(data["errcode"], int):
                 raise self._unreadable("a token reply with a non-integer errcode", minting)
@@ -225,8 +227,10 @@ class Client:
             return _Retryable(TransportError(f"could not connect to {self._where()}: {message}",
                                              may_have_started=False))
         what = "timed out waiting for" if isinstance(error, requests.Timeout) else "lost the connection to"
-        return TransportError(f"{what} {self._where()} after sending the request ({message}). {MAY_HAVE_STARTED}",
-                              may_have_started=True)
+        return TransportError(
+            f"{what} {self._where()} after sending the request ({message}). {MAY_HAVE_STARTED}",
+            may_have_started=True,
+        )
 
     def _where(self) -> str:
         return self.settings.api_base_url

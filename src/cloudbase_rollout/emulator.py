@@ -112,7 +112,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "cloudbase-rollout-emulator"
     state: State
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request line holds the access_token."""
 
     def _route(self, method: str) -> None:
@@ -248,11 +248,19 @@ def demo(argv: Sequence[str]) -> int:
         print(f"$ cloudbase-rollout action against the emulator at {server.url}", flush=True)
         code = subprocess.call([sys.executable, "-m", "cloudbase_rollout.action"], env=env)
         print("\n--- GITHUB_OUTPUT ---")
-        print(open(outputs, encoding="utf-8").read() if os.path.exists(outputs) else "(none)")
+        print(_read(outputs))
         print("--- step summary ---")
-        print(open(summary, encoding="utf-8").read() if os.path.exists(summary) else "(none)")
+        print(_read(summary))
     received = server.state.rollouts
     server.shutdown()
     if code == 0 and received:
         print(f"run_id: {received[-1]['run_id']}")
     return code
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return "(none)"

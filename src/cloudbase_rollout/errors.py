@@ -6,6 +6,7 @@ users who do not read Chinese. Codes not in it pass through unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -107,7 +108,7 @@ TOKEN_ERRORS: dict[int, ErrorCode] = {
 }
 
 
-def describe(errcode: int, table: dict[int, ErrorCode] = ROLL_UPDATE_ERRORS) -> str:
+def describe(errcode: int, table: Mapping[int, ErrorCode] = ROLL_UPDATE_ERRORS) -> str:
     """The spec's remedy for a code, or a pass-through note for unknown codes."""
     known = table.get(errcode)
     if known is None:

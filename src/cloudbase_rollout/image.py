@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?"
 TAG = re.compile(r"[\w][\w.-]{0,127}\Z")
 _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}\Z")
 _PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*\Z")
@@ -30,7 +31,8 @@ class ImageRef:
 
     def with_tag(self, tag: str) -> ImageRef:
         if not TAG.match(tag):
-            raise ValueError(f"{tag!r} is not an image tag; expected letters, digits, _ . - (up to 128, not starting with . or -)")
+            raise ValueError(f"{tag!r} is not an image tag; expected letters, digits, _ . - "
+                             "(up to 128, not starting with . or -)")
         if self.digest:
             raise ValueError("cannot set a tag on an image pinned by digest; drop the @sha256:... part or image_tag")
         return replace(self, tag=tag)

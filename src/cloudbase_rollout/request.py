@@ -197,10 +197,12 @@ def _read_request_file(name: str, workspace: Path, built: Built) -> dict[str, An
         built.problems.append(Problem("request_file", f"{path} cannot be read as JSON: {error}"))
         return {}
     if not isinstance(data, dict):
-        built.problems.append(Problem("request_file", f"{path} holds {type(data).__name__}; expected a JSON object (a request body)"))
+        kind = type(data).__name__
+        built.problems.append(Problem("request_file", f"{path} holds {kind}; expected a JSON object (a request body)"))
         return {}
     if "access_token" in data:
-        built.problems.append(Problem(label, "must not hold access_token; pass the token as the access_token input, from a secret"))
+        built.problems.append(Problem(label, "must not hold access_token; pass the token as the "
+                                      "access_token input, from a secret"))
         data.pop("access_token")
     return data
 

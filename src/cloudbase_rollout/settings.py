@@ -85,7 +85,8 @@ def parse_bool(text: str) -> bool:
         return True
     if text in FALSE:
         return False
-    raise ValueError(f"{text!r} is not a boolean; expected true or false (YAML 1.2: true, True, TRUE, false, False, FALSE)")
+    raise ValueError(f"{text!r} is not a boolean; expected true or false "
+                     "(YAML 1.2: true, True, TRUE, false, False, FALSE)")
 
 
 @dataclass(frozen=True)

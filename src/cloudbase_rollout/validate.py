@@ -7,6 +7,7 @@ a validator compiled from the same schema (see `_compiled`), when present.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -63,17 +64,18 @@ def response_errors(reply: Mapping[str, Any]) -> list[str]:
 def _fast_valid(instance: Mapping[str, Any], which: str = "request") -> bool:
     """True when the compiled validator accepts; False means 'ask jsonschema'."""
     try:
-        from cloudbase_rollout import _compiled
+        compiled = importlib.import_module("cloudbase_rollout._compiled")
     except ImportError:
         return False
-    return _compiled.is_valid(which, instance)
+    return bool(compiled.is_valid(which, instance))
 
 
 def _explain(error: ValidationError) -> Iterable[tuple[str, str]]:
     path = list(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}
     accepted = schemas.accepts(schema)
-    value = error.instance
+    value: Any = error.instance
+    limit: Any = error.validator_value
     kind = error.validator
     if kind == "required":
         when = f" when {schema['x-when']}" if "x-when" in schema else ""
@@ -86,18 +88,18 @@ def _explain(error: ValidationError) -> Iterable[tuple[str, str]]:
         for name in sorted(set(value) - set(known)):
             yield _dotted([*path, name]), f"is not a field of the API; accepted: {', '.join(known)}"
     elif kind == "minimum":
-        yield _dotted(path), f"{_show(value)} is below the minimum {error.validator_value}"
+        yield _dotted(path), f"{_show(value)} is below the minimum {limit}"
     elif kind == "maximum":
-        yield _dotted(path), f"{_show(value)} is above the maximum {error.validator_value}"
+        yield _dotted(path), f"{_show(value)} is above the maximum {limit}"
     elif kind == "enum":
-        options = ", ".join(str(v) for v in error.validator_value)
+        options = ", ".join(str(v) for v in limit)
         yield _dotted(path), f"{_show(value)} is not one of {options}"
-    elif kind == "minLength" and error.validator_value == 1:
+    elif kind == "minLength" and limit == 1:
         yield _dotted(path), "must not be empty"
     elif kind == "maxLength":
-        yield _dotted(path), f"is longer than {error.validator_value} characters"
+        yield _dotted(path), f"is longer than {limit} characters"
     elif kind == "type":
-        yield _dotted(path), f"{_show(value)} is not {_a(error.validator_value)}; expected {accepted}"
+        yield _dotted(path), f"{_show(value)} is not {_a(limit)}; expected {accepted}"
     else:
         yield _dotted(path), f"{_show(value)} is not accepted; expected {accepted}"
 
