@@ -22,6 +22,7 @@ from cloudbase_rollout.errors import MAY_HAVE_STARTED, ApiError, InvalidInput, R
 from cloudbase_rollout.redact import Redactor
 
 SUMMARY_CELL = 200
+MAX_SUMMARY_ROWS = 200
 
 
 def command_data(text: str) -> str:
@@ -82,7 +83,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
         rollout.register_secrets(raw, redactor, runner.mask)
         return run(raw, env, runner)
     except RolloutError as error:
-        return fail(runner, error, None)
+        return fail(runner, error)
     except Exception:
         runner.error("an unexpected error; please report it with this log:\n"
                      + traceback.format_exc(limit=8), title="cloudbase-rollout internal error")
@@ -92,44 +93,98 @@ def main(env: Mapping[str, str] | None = None) -> int:
 def run(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner) -> int:
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
     try:
-        plan = rollout.prepare(raw, env, workspace)
+        targets = rollout.prepare_all(raw, env, workspace)
     except InvalidInput as error:
         for problem in error.problems:
             runner.error(str(problem), title="Invalid input")
         runner.log(f"{len(error.problems)} invalid input(s); no request was sent.")
         return error.exit_code
-    for warning in plan.warnings:
-        runner.warning(warning)
-    runner.debug(f"request body: {plan.request_json}")
-    if plan.call.dry_run:
-        return dry_run(runner, plan)
-    runner.log(f"Rolling out {_target(plan.body)} through {plan.call.api_base_url}")
-    try:
-        reply = rollout.execute(plan, runner.redact, runner.mask)
-    except RolloutError as error:
-        return fail(runner, error, plan)
-    runner.log(f"Rollout started: run_id {reply.run_id} (result {reply.result}, {reply.attempts} attempt(s))")
-    runner.outputs({"run_id": reply.run_id, "result": reply.result, "request": plan.request_json})
-    runner.summary(summary_table(plan.body, reply.run_id, reply.result))
+    batch = "services" in raw
+    for target in targets:
+        prefix = f"{target.id}: " if batch else ""
+        for warning in target.plan.warnings:
+            runner.warning(prefix + warning)
+        runner.debug(f"{prefix}request body: {target.plan.request_json}")
+    call = targets[0].plan.call
+    if call.dry_run:
+        return dry_run(runner, targets, batch)
+    for target in targets:
+        runner.log(f"Rolling out {_target(target.plan.body)} through {call.api_base_url}")
+    outcomes = rollout.execute_all(targets, runner.redact, runner.mask)
+    return report(runner, outcomes, batch)
+
+
+def report(runner: Runner, outcomes: list[rollout.Outcome], batch: bool) -> int:
+    """Log each outcome; write outputs and one summary table.
+
+    A single rollout sets outputs only on success. With `services`, the run_ids
+    of the services that did start are written even when others failed, so a
+    later step can see what is rolling out.
+    """
+    failed = [o for o in outcomes if o.reply is None]
+    for outcome in outcomes:
+        prefix = f"{outcome.target.id}: " if batch else ""
+        if outcome.reply is not None:
+            reply = outcome.reply
+            runner.log(f"{prefix}Rollout started: run_id {reply.run_id} (result {reply.result}, "
+                       f"{reply.attempts} attempt(s))")
+        elif outcome.error is not None:
+            fail(runner, outcome.error, prefix)
+    runner.outputs(_outputs(outcomes, batch) if batch or not failed else {})
+    runner.summary(summary_table([(o.target.plan.body, *_status(o)) for o in outcomes]))
+    if failed:
+        if batch:
+            runner.log(f"{len(failed)} of {len(outcomes)} rollouts failed.")
+        return max(o.error.exit_code if o.error else 1 for o in failed)
     return 0
 
 
-def dry_run(runner: Runner, plan: rollout.Plan) -> int:
-    runner.log("Dry run: the request below is valid and was NOT sent.")
-    runner.log(json.dumps(plan.body, ensure_ascii=False, indent=2))
-    runner.outputs({"request": plan.request_json})
-    runner.summary(summary_table(plan.body, "", "dry run (nothing sent)"))
+def _outputs(outcomes: list[rollout.Outcome], batch: bool) -> dict[str, str]:
+    if not batch:
+        [outcome] = outcomes
+        assert outcome.reply is not None
+        return {"run_id": outcome.reply.run_id, "result": outcome.reply.result,
+                "request": outcome.target.plan.request_json}
+    results = [{"id": o.target.id, "env_id": o.target.plan.body.get("env_id"),
+                "server_name": o.target.plan.body.get("server_name"),
+                "run_id": o.reply.run_id if o.reply else None,
+                "result": o.reply.result if o.reply else "failed",
+                "error": None if o.error is None else runner_safe(o.error)}
+               for o in outcomes]
+    found = {f"run_id_{o.target.id}": o.reply.run_id for o in outcomes if o.reply is not None}
+    return {**found, "results": json.dumps(results, ensure_ascii=False)}
+
+
+def runner_safe(error: RolloutError) -> str:
+    return _short(error) if isinstance(error, ApiError) else str(error)[:300]
+
+
+def _status(outcome: rollout.Outcome) -> tuple[str, str]:
+    if outcome.reply is not None:
+        return outcome.reply.run_id, outcome.reply.result
+    assert outcome.error is not None
+    return "", f"failed: {_short(outcome.error)}"
+
+
+def dry_run(runner: Runner, targets: list[rollout.Target], batch: bool) -> int:
+    for target in targets:
+        runner.log(f"Dry run{' of ' + target.id if batch else ''}: the request below is valid and was NOT sent.")
+        runner.log(json.dumps(target.plan.body, ensure_ascii=False, indent=2))
+    if batch:
+        runner.outputs({"results": json.dumps([{"id": t.id, "request": t.plan.body} for t in targets],
+                                              ensure_ascii=False)})
+    else:
+        runner.outputs({"request": targets[0].plan.request_json})
+    runner.summary(summary_table([(t.plan.body, "", "dry run (nothing sent)") for t in targets]))
     return 0
 
 
-def fail(runner: Runner, error: RolloutError, plan: rollout.Plan | None) -> int:
+def fail(runner: Runner, error: RolloutError, prefix: str = "") -> int:
     message = str(error)
     if isinstance(error, (ApiError, TransportError)) and error.may_have_started and MAY_HAVE_STARTED not in message:
         message += f" {MAY_HAVE_STARTED}"
-    runner.error(message, title=error.title)
-    runner.log(f"Error: {message}")
-    if plan is not None:
-        runner.summary(summary_table(plan.body, "", f"failed: {_short(error)}"))
+    runner.error(prefix + message, title=error.title)
+    runner.log(f"Error: {prefix}{message}")
     return error.exit_code
 
 
@@ -143,15 +198,19 @@ def _target(body: Mapping[str, Any]) -> str:
     return f"{body.get('server_name')}@{body.get('version_name')} in {body.get('env_id')}"
 
 
-def summary_table(body: Mapping[str, Any], run_id: str, result: str) -> str:
-    image = body.get("image_info", {}).get("image_url", "") if isinstance(body.get("image_info"), dict) else ""
-    rows = [
-        ("env", body.get("env_id", "")), ("service", body.get("server_name", "")),
-        ("version", body.get("version_name", "")), ("image", image),
-        ("flow ratio", body.get("flow_ratio", "")), ("run_id", run_id), ("result", result),
-    ]
-    lines = ["### CloudBase Run rollout", "", "| | |", "|---|---|"]
-    lines += [f"| {name} | {_cell(value)} |" for name, value in rows]
+SUMMARY_COLUMNS = ("env", "service", "version", "image", "flow ratio", "run_id", "result")
+
+
+def summary_table(rows: list[tuple[Mapping[str, Any], str, str]]) -> str:
+    """One row per service; cells are bounded and escaped, whatever the server sent."""
+    lines = ["### CloudBase Run rollout", "", "| " + " | ".join(SUMMARY_COLUMNS) + " |",
+             "|" + "---|" * len(SUMMARY_COLUMNS)]
+    for body, run_id, result in rows[:MAX_SUMMARY_ROWS]:
+        info = body.get("image_info")
+        image = info.get("image_url", "") if isinstance(info, dict) else ""
+        cells = (body.get("env_id", ""), body.get("server_name", ""), body.get("version_name", ""),
+                 image, body.get("flow_ratio", ""), run_id, result)
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cloudbase_rollout import __version__, rollout, schemas, settings
@@ -77,14 +77,17 @@ def run(raw: dict[str, str], *, as_json: bool) -> int:
         rollout.install_cancel_handlers()
         merged = rollout.with_secret_env(raw, env)
         rollout.register_secrets(merged, redactor, lambda _s: None)
-        plan = rollout.prepare(merged, env, Path.cwd())
-        for warning in plan.warnings:
-            say(f"warning: {warning}")
-        if plan.call.dry_run:
+        targets = rollout.prepare_all(merged, env, Path.cwd())
+        batch = "services" in merged
+        for target in targets:
+            for warning in target.plan.warnings:
+                say(f"warning: {target.id + ': ' if batch else ''}{warning}")
+        if targets[0].plan.call.dry_run:
             say("dry run: the request is valid and was NOT sent")
-            print(json.dumps(plan.body, ensure_ascii=False, indent=2))
+            bodies = [t.plan.body for t in targets]
+            print(json.dumps(bodies if batch else bodies[0], ensure_ascii=False, indent=2))
             return 0
-        reply = rollout.execute(plan, redactor, lambda _s: None)
+        outcomes = rollout.execute_all(targets, redactor, lambda _s: None)
     except InvalidInput as error:
         for problem in error.problems:
             say(f"error: {problem}")
@@ -96,10 +99,24 @@ def run(raw: dict[str, str], *, as_json: bool) -> int:
     except Exception:
         say("internal error, please report it:\n" + traceback.format_exc(limit=8))
         return 1
+    return show(outcomes, batch, as_json, say, redactor)
+
+
+def show(outcomes: list[rollout.Outcome], batch: bool, as_json: bool,
+         say: Callable[[str], None], redactor: Redactor) -> int:
+    """stdout: run_id (one `id run_id` line per service with --services), or --json."""
+    results = []
+    for outcome in outcomes:
+        reply, error = outcome.reply, outcome.error
+        if error is not None:
+            say(f"error: {outcome.target.id + ': ' if batch else ''}{error}")
+        results.append({"id": outcome.target.id, "errcode": reply.errcode if reply else getattr(error, "errcode", None),
+                        "errmsg": reply.errmsg if reply else str(error), "result": reply.result if reply else "failed",
+                        "run_id": reply.run_id if reply else None, "attempts": reply.attempts if reply else None,
+                        "request": outcome.target.plan.body})
+        if reply is not None and not as_json:
+            print(f"{outcome.target.id} {reply.run_id}" if batch else reply.run_id)
     if as_json:
-        result = {"errcode": reply.errcode, "errmsg": reply.errmsg, "result": reply.result,
-                  "run_id": reply.run_id, "attempts": reply.attempts, "request": plan.body}
-        print(redactor(json.dumps(result, ensure_ascii=False)))
-    else:
-        print(reply.run_id)
-    return 0
+        print(redactor(json.dumps(results if batch else results[0], ensure_ascii=False)))
+    failed = [o.error for o in outcomes if o.error is not None]
+    return max(e.exit_code for e in failed) if failed else 0

@@ -11,6 +11,7 @@ import email.utils
 import json
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -70,12 +71,14 @@ class Client:
         on_secret: Callable[[str], None] = lambda _s: None,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        pool_size: int = 10,
     ) -> None:
         self.settings = settings
         self.redact = redactor
         self.on_secret = on_secret
         self.sleep = sleep
-        self.session = session or _session()
+        self.session = session or _session(pool_size)
+        self._mint_lock = threading.Lock()
         self.backoff_base = float(os.environ.get("CLOUDBASE_ROLLOUT_BACKOFF_BASE", "1.0"))
         self._token = settings.access_token
         host = urlsplit(settings.api_base_url).hostname or ""
@@ -85,16 +88,23 @@ class Client:
 
     def roll_update(self, body: Mapping[str, Any]) -> Reply:
         """POST the body; mint once and retry once on 42001 when credentials allow."""
-        token = self._token or self.mint_token()
+        token = self._token or self._refresh("")
         try:
             data, attempts = self._with_retries(API_PATH, {"access_token": token}, body, ROLL_UPDATE_ERRORS)
         except ApiError as error:
             if error.errcode != 42001 or self.settings.mint is None:
                 raise
-            token = self.mint_token()
+            token = self._refresh(token)
             data, more = self._with_retries(API_PATH, {"access_token": token}, body, ROLL_UPDATE_ERRORS)
             attempts = error.attempts + more
         return self._reply(data, attempts)
+
+    def _refresh(self, expired: str) -> str:
+        """Mint once for every thread that saw the same token expire."""
+        with self._mint_lock:
+            if self._token and self._token != expired:
+                return self._token
+            return self.mint_token()
 
     def mint_token(self) -> str:
         """component_access_token from appid, appsecret and verify ticket (FACTS.md section 1)."""
@@ -236,8 +246,11 @@ class Client:
         return self.settings.api_base_url
 
 
-def _session() -> requests.Session:
+def _session(pool_size: int) -> requests.Session:
     session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=pool_size)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     session.headers["User-Agent"] = f"cloudbase-rollout/{__version__}"
     return session
 

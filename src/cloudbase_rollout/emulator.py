@@ -180,6 +180,7 @@ class Handler(BaseHTTPRequestHandler):
 class Emulator(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # a batch rollout opens many connections at once
 
     def __init__(self, state: State, host: str = "127.0.0.1", port: int = 0) -> None:
         handler = type("BoundHandler", (Handler,), {"state": state})

@@ -8,14 +8,16 @@ how the results look.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudbase_rollout import request, settings, validate
+from cloudbase_rollout import request, schemas, settings, validate
 from cloudbase_rollout.client import Client, Reply
-from cloudbase_rollout.errors import InvalidInput, Problem
+from cloudbase_rollout.errors import InvalidInput, Problem, RolloutError
 from cloudbase_rollout.redact import Redactor
 from cloudbase_rollout.settings import CallSettings
 
@@ -76,6 +78,120 @@ def prepare(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path) -> 
 def execute(plan: Plan, redactor: Redactor, on_secret: Callable[[str], None]) -> Reply:
     client = Client(plan.call, redactor, on_secret=on_secret)
     return client.roll_update(plan.body)
+
+
+# -- several services from one step (the `services` input) ---------------------
+
+#: Inputs a `services` entry may set; call settings and secrets belong to the step.
+PER_SERVICE = ("id", "image", "image_tag", "request_file")
+SERVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+#: At most this many calls in flight (Tencent documents 1000 requests/s for the API).
+MAX_PARALLEL = 20
+
+
+@dataclass
+class Target:
+    """One service's rollout; `id` names its outputs (run_id_<id>) and summary row."""
+
+    id: str
+    plan: Plan
+
+
+@dataclass
+class Outcome:
+    target: Target
+    reply: Reply | None = None
+    error: RolloutError | None = None
+
+
+def prepare_all(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path) -> list[Target]:
+    """One Target without `services`; otherwise one per entry, every problem reported at once."""
+    if "services" not in raw:
+        plan = prepare(raw, env, workspace)
+        return [Target(str(plan.body.get("server_name", "")), plan)]
+    entries = parse_services(raw["services"])
+    base = {name: value for name, value in raw.items() if name != "services"}
+    targets: list[Target] = []
+    problems: list[Problem] = []
+    for index, entry in enumerate(entries):
+        label = f"services[{index}]"
+        overrides = {k: v for k, v in entry.items() if k != "id"}
+        try:
+            plan = prepare({**base, **overrides}, env, workspace)
+        except InvalidInput as error:
+            problems += [Problem(f"{label} {p.input}", p.message, p.kind) for p in error.problems]
+            continue
+        target_id = entry.get("id") or str(plan.body.get("server_name", ""))
+        if not SERVICE_ID.match(target_id):
+            problems.append(Problem(f"{label} id", f"{target_id!r} is not accepted; expected letters, digits, - and _"))
+        elif any(t.id == target_id for t in targets):
+            problems.append(Problem(f"{label} id", f"{target_id!r} repeats another entry; give each entry a unique id"))
+        targets.append(Target(target_id, plan))
+    if problems:
+        raise InvalidInput(_unique(problems))
+    return targets
+
+
+def parse_services(text: str) -> list[dict[str, str]]:
+    """A JSON array of per-service overrides (objects of input names) or request_file paths."""
+    try:
+        entries = json.loads(text)
+    except ValueError as error:
+        raise InvalidInput([Problem("services", f"is not valid JSON ({error}); expected a JSON array of "
+                                    "objects of input names, e.g. [{\"server_name\": \"api\"}]")]) from None
+    if not isinstance(entries, list) or not entries:
+        raise InvalidInput([Problem("services", "expected a non-empty JSON array of objects or request_file paths")])
+    allowed = (*schemas.body_fields(), *PER_SERVICE)
+    parsed, problems = [], []
+    for index, entry in enumerate(entries):
+        if isinstance(entry, str):
+            entry = {"request_file": entry}
+        if not isinstance(entry, dict):
+            problems.append(Problem(f"services[{index}]", "expected an object of input names or a request_file path"))
+            continue
+        for key in entry:
+            if key not in allowed:
+                problems.append(Problem(f"services[{index}] {key}", "is not a per-service input; accepted: "
+                                        "the API's body fields, image, image_tag, request_file, id"))
+        parsed.append({k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                       for k, v in entry.items() if v is not None})
+    if problems:
+        raise InvalidInput(problems)
+    return parsed
+
+
+def execute_all(targets: Sequence[Target], redactor: Redactor, on_secret: Callable[[str], None]) -> list[Outcome]:
+    """Roll out every target through one Client, at most MAX_PARALLEL at a time.
+
+    Daemon threads, so a cancelled step exits at once instead of waiting for calls.
+    """
+    client = Client(targets[0].plan.call, redactor, on_secret=on_secret, pool_size=MAX_PARALLEL)
+    outcomes = [Outcome(target) for target in targets]
+    if len(outcomes) == 1:
+        _roll(client, outcomes[0])
+        return outcomes
+    slots = threading.BoundedSemaphore(MAX_PARALLEL)
+    threads = [threading.Thread(target=_roll, args=(client, outcome, slots), daemon=True) for outcome in outcomes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)  # short joins keep the main thread responsive to signals
+    return outcomes
+
+
+def _roll(client: Client, outcome: Outcome, slots: threading.BoundedSemaphore | None = None) -> None:
+    if slots is not None:
+        slots.acquire()
+    try:
+        outcome.reply = client.roll_update(outcome.target.plan.body)
+    except RolloutError as error:
+        outcome.error = error
+    except Exception as error:  # a bug in one thread must still fail the step, not vanish
+        outcome.error = RolloutError(f"internal error: {type(error).__name__}: {error}")
+    finally:
+        if slots is not None:
+            slots.release()
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
