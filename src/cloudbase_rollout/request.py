@@ -20,6 +20,8 @@ from cloudbase_rollout.settings import BODY_DEFAULTS, parse_bool
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 INTEGER = re.compile(r"[+-]?[0-9]+\Z")
 MAX_REQUEST_FILE = 1 << 20
+#: The API's deepest structure (mount_volume_info[].nfs_volumes[]) is 4 levels.
+MAX_DEPTH = 32
 
 
 @dataclass
@@ -39,6 +41,10 @@ def build(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path) -> Bu
     if "request_file" in raw:
         _apply(built, _read_request_file(raw["request_file"], workspace, built), "request_file")
     explicit = {name: raw[name] for name in schemas.body_fields() if name in raw}
+    for name, default in BODY_DEFAULTS.items():
+        # The runner passes action.yml's defaults as if given: they must not beat the file.
+        if built.sources.get(name) == "request_file" and explicit.get(name, "").strip() == default:
+            del explicit[name]
     _apply(built, explicit, "input")
     _apply_image(built, raw)
     if "version_remark" not in built.body:
@@ -91,10 +97,36 @@ def _from_text(name: str, kind: str, text: str) -> Any:
         return parse_bool(text)
     if kind in ("object", "array"):
         try:
-            return json.loads(text)
+            return loads(text)
         except ValueError as error:
             raise ValueError(f"is not valid JSON ({error}); expected {accepts}") from None
     return text
+
+
+def loads(text: str) -> Any:
+    """json.loads for input text; nesting deeper than MAX_DEPTH is a ValueError, not a
+    RecursionError here or later (pruning and validation recurse)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        value = None
+        deep = True
+    else:
+        deep = _deeper_than(value, MAX_DEPTH)
+    if deep:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (dict, list)):
+            if level >= limit:
+                return True
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
 
 
 def env_params(value: Any) -> str:
@@ -106,14 +138,14 @@ def env_params(value: Any) -> str:
     text = value.strip()
     if text.startswith("{"):
         try:
-            parsed = json.loads(text)
+            parsed = loads(text)
         except ValueError as error:
             raise ValueError(f"looks like JSON but does not parse ({error}); expected a JSON object "
                              "of string values, or one KEY=VALUE per line") from None
         if not isinstance(parsed, dict):
             raise ValueError("expected a JSON object of string values")
         return _env_json(parsed)
-    return _env_json(_env_lines(text))
+    return _env_json(_env_lines(value))  # unstripped: a line's value must not depend on its position
 
 
 def _env_lines(text: str) -> dict[str, str]:
@@ -176,6 +208,8 @@ def _apply_image(built: Built, raw: Mapping[str, str]) -> None:
         built.warnings.append(f"image {ref.image_url} has no tag or digest; pin one (image_tag) so a "
                               "rollout is repeatable")
     info = built.body.get("image_info")
+    if info is not None and not isinstance(info, dict):
+        return  # not an object: leave it for the schema to report, naming where it came from
     base = dict(info) if isinstance(info, dict) else {}
     base.pop("tag_name", None)
     built.body["image_info"] = {**base, **ref.image_info()}
@@ -189,7 +223,7 @@ def _read_request_file(name: str, workspace: Path, built: Built) -> dict[str, An
     try:
         if path.stat().st_size > MAX_REQUEST_FILE:
             raise ValueError("is larger than 1 MiB")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         built.problems.append(Problem("request_file", f"{path} does not exist; expected a JSON file in the workspace"))
         return {}

@@ -1,0 +1,142 @@
+"""Cheap static facts about what GitHub, the Marketplace and users read: action.yml, the
+workflows, the examples and their request files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cloudbase_rollout import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+EXAMPLES = sorted((ROOT / "examples").glob("*.y*ml"))
+REQUEST_FILES = sorted((ROOT / "examples" / "deploy").glob("*.json"))
+THIS_ACTION = "OWNER/cloudbase-rollout@v1"
+MARKETPLACE_COLORS = {"white", "black", "yellow", "blue", "green", "orange", "red", "purple", "gray-dark"}
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{_rel(path)} is not a YAML mapping"
+    return data
+
+
+def _steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow.get("jobs", {}).values() for step in job.get("steps", [])]
+
+
+def test_action_metadata_is_marketplace_ready() -> None:
+    assert isinstance(ACTION["name"], str) and ACTION["name"].strip()
+    description = ACTION["description"]
+    assert isinstance(description, str) and 0 < len(description) < 125, len(description)
+    branding = ACTION["branding"]
+    assert isinstance(branding.get("icon"), str) and branding["icon"].strip()
+    assert branding.get("color") in MARKETPLACE_COLORS
+
+
+def test_action_runs_as_a_docker_action() -> None:
+    runs = ACTION["runs"]
+    assert runs["using"] == "docker"
+    # Dockerfile in the source; the release commit behind a major tag points at the GHCR image.
+    prebuilt = r"docker://ghcr\.io/[a-z0-9._/-]+:v\d+\.\d+\.\d+"
+    assert runs["image"] == "Dockerfile" or re.fullmatch(prebuilt, runs["image"])
+
+
+def test_release_workflow_rewrites_the_image_line_that_exists() -> None:
+    release = (ROOT / ".github" / "workflows" / "release.yml").read_text(encoding="utf-8")
+    assert r"s|^  image: Dockerfile\$|" in release
+    if ACTION["runs"]["image"] == "Dockerfile":
+        lines = (ROOT / "action.yml").read_text(encoding="utf-8").splitlines()
+        assert lines.count("  image: Dockerfile") == 1
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + EXAMPLES, ids=_rel)
+def test_workflow_parses_as_yaml(path: Path) -> None:
+    workflow = _load(path)
+    # PyYAML reads the `on:` key as True (YAML 1.1); GitHub reads it as "on".
+    assert "on" in workflow or True in workflow
+    assert workflow.get("jobs"), f"{_rel(path)} has no jobs"
+    for step in _steps(workflow):
+        assert ("uses" in step) != ("run" in step), f"{_rel(path)}: a step needs exactly one of uses/run: {step}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + EXAMPLES, ids=_rel)
+def test_this_action_gets_only_declared_inputs(path: Path) -> None:
+    declared = set(ACTION["inputs"])
+    for step in _steps(_load(path)):
+        if step.get("uses") in (THIS_ACTION, "./"):
+            unknown = set(step.get("with") or {}) - declared
+            assert not unknown, f"{_rel(path)}: inputs {sorted(unknown)} are not in action.yml"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=_rel)
+def test_example_uses_the_published_action_with_the_token_secret(path: Path) -> None:
+    ours = [s for s in _steps(_load(path)) if s.get("uses") == THIS_ACTION]
+    assert ours, f"{_rel(path)} never uses {THIS_ACTION}"
+    for step in ours:
+        assert step["with"]["access_token"] == "${{ secrets.COMPONENT_ACCESS_TOKEN }}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + EXAMPLES, ids=_rel)
+def test_third_party_actions_are_pinned_to_major_tags(path: Path) -> None:
+    for step in _steps(_load(path)):
+        uses = step.get("uses")
+        if uses is None or uses == "./" or uses.startswith("docker://"):
+            continue
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@v\d+", uses), f"{_rel(path)}: {uses} is not pinned to a major tag"
+
+
+def test_example_set_is_complete() -> None:
+    names = {p.name for p in EXAMPLES}
+    assert {"deploy-on-push.yml", "deploy-on-release.yml", "pr-preview.yml", "monorepo-matrix.yml"} <= names
+
+
+def test_release_example_takes_the_image_tag_from_the_git_tag() -> None:
+    workflow = _load(ROOT / "examples" / "deploy-on-release.yml")
+    assert workflow[True]["push"]["tags"]
+    (step,) = [s for s in _steps(workflow) if s.get("uses") == THIS_ACTION]
+    assert step["with"]["image_tag"] == "${{ github.ref_name }}"
+
+
+def test_preview_example_rolls_out_at_flow_ratio_0_and_reports_back() -> None:
+    workflow = _load(ROOT / "examples" / "pr-preview.yml")
+    assert "pull_request" in workflow[True]
+    steps = _steps(workflow)
+    (deploy,) = [s for s in steps if s.get("uses") == THIS_ACTION]
+    assert str(deploy["with"]["flow_ratio"]) == "0"
+    assert deploy["with"].get("version_name") or deploy["with"].get("server_name")
+    report = [s for s in steps if str(s.get("uses", "")).startswith("actions/github-script@")]
+    assert report and "steps.deploy.outputs.run_id" in json.dumps(report)
+
+
+def test_matrix_example_has_a_request_file_per_service() -> None:
+    workflow = _load(ROOT / "examples" / "monorepo-matrix.yml")
+    (job,) = workflow["jobs"].values()
+    services = job["strategy"]["matrix"]["service"]
+    (step,) = [s for s in job["steps"] if s.get("uses") == THIS_ACTION]
+    assert step["with"]["request_file"] == "deploy/${{ matrix.service }}.json"
+    assert sorted(services) == sorted(p.stem for p in REQUEST_FILES)
+
+
+@pytest.mark.parametrize("path", REQUEST_FILES, ids=_rel)
+def test_example_request_file_is_a_valid_rollout(path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COMPONENT_ACCESS_TOKEN", raising=False)
+    code = cli.main(["--request-file", str(path), "--image", f"ccr.ccs.tencentyun.com/my-namespace/{path.stem}",
+                     "--image-tag", "0123abc", "--dry-run", "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    body = json.loads(path.read_text(encoding="utf-8"))
+    assert body["server_name"] == path.stem
+    assert "image_info" not in body, "the image comes from the step, not the file"
