@@ -291,3 +291,16 @@ def test_cloudbase_rollout_emulator_command_serves_on_the_given_port(tmp_path: A
         proc.terminate()
         out, err = proc.communicate(timeout=10)
     assert TOKEN not in out + err, "the emulator does not log request lines (they hold the token)"
+
+
+def test_fail_control_rejects_a_non_integer_count():
+    server = Emulator(State("t")).start()
+    try:
+        request = urllib.request.Request(f"{server.url}/_emulator/fail?count=many", method="POST", data=b"")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=5)
+        assert caught.value.code == 400
+        assert server.state.fail_next == 0
+    finally:
+        server.shutdown()
+        server.server_close()

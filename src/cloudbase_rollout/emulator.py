@@ -141,10 +141,14 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 self._send(200, {"rollouts": list(state.rollouts), "calls": state.calls})
         elif path == "/_emulator/fail" and method == "POST":
+            try:
+                count, errcode = int(query.get("count", ["1"])[0]), int(query.get("errcode", ["-1"])[0])
+            except ValueError:
+                self._send(400, _err(400, "count and errcode must be integers"))
+                return
             with state.lock:
-                state.fail_next = int(query.get("count", ["1"])[0])
-                state.fail_errcode = int(query.get("errcode", ["-1"])[0])
-            self._send(200, {"fail_next": state.fail_next, "errcode": state.fail_errcode})
+                state.fail_next, state.fail_errcode = count, errcode
+            self._send(200, {"fail_next": count, "errcode": errcode})
         elif path == "/_emulator/reset" and method == "POST":
             with state.lock:
                 state.rollouts.clear()
