@@ -213,7 +213,7 @@ def _apply_image(built: Built, raw: Mapping[str, str]) -> None:
     base = dict(info) if isinstance(info, dict) else {}
     base.pop("tag_name", None)
     built.body["image_info"] = {**base, **ref.image_info()}
-    built.sources["image_info"] = "image"
+    built.sources.setdefault("image_info", "image")  # other keys keep the name of where they came from
 
 
 def _read_request_file(name: str, workspace: Path, built: Built) -> dict[str, Any]:
