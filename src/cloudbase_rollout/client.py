@@ -7,10 +7,12 @@ been through the Redactor, so no URL, exception or excerpt can carry it.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +28,7 @@ from cloudbase_rollout.errors import (
     ROLL_UPDATE_ERRORS,
     TOKEN_ERRORS,
     ApiError,
+    Cancelled,
     ErrorCode,
     RolloutError,
     TransportError,
@@ -38,8 +41,16 @@ from cloudbase_rollout.validate import response_errors
 MAX_REPLY_BYTES = 1 << 20
 RETRY_AFTER_CAP = 30.0
 BACKOFF_CAP = 10.0
+#: How long past timeout_seconds an attempt may take before it is abandoned.
+DEADLINE_GRACE = 0.5
+#: As schema/response.schema.json says, but whole-string: Python's `$` (which the
+#: schema validators use) also matches before a final newline.
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+TOKEN_CALL = "Minting a component_access_token failed"  # noqa: S105 (a title)
+NOT_STARTED = "This was the token call: no rollout was started."
 RETRY_STATUS = (429, 503)
-AMBIGUOUS_STATUS = (500, 502, 504)
+#: Any other 5xx (500, 502, 504, a CDN's 52x...) may come after the API accepted the request.
+#: 501 is not among them: nothing handled the request.
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,8 @@ class Client:
         self.backoff_base = float(os.environ.get("CLOUDBASE_ROLLOUT_BACKOFF_BASE", "1.0"))
         self._token = settings.access_token
         host = urlsplit(settings.api_base_url).hostname or ""
-        self._proxies: dict[str, Any] = {"http": None, "https": None} if is_loopback(host) else {}
+        no_proxy = {"http": None, "https": None, "all": None}
+        self._proxies: dict[str, Any] = no_proxy if is_loopback(host) else {}
 
     # -- the two API calls -------------------------------------------------
 
@@ -95,7 +107,15 @@ class Client:
             if error.errcode != 42001 or self.settings.mint is None:
                 raise
             token = self._refresh(token)
-            data, more = self._with_retries(API_PATH, {"access_token": token}, body, ROLL_UPDATE_ERRORS)
+            try:
+                data, more = self._with_retries(API_PATH, {"access_token": token}, body, ROLL_UPDATE_ERRORS)
+            except ApiError as again:
+                again.attempts += error.attempts
+                if again.errcode == 42001:
+                    again.remedy = ("WeChat refused the component_access_token minted just now as expired too, so "
+                                    "the step stops (it mints only once). Check that component_appid is the "
+                                    "platform authorised for env_id, then run the step again.")
+                raise
             attempts = error.attempts + more
         return self._reply(data, attempts)
 
@@ -115,9 +135,9 @@ class Client:
                    "component_verify_ticket": ticket}
         data, _ = self._with_retries(TOKEN_PATH, {}, payload, TOKEN_ERRORS, minting=True)
         token = data.get("component_access_token")
-        if not isinstance(token, str) or not token or len(token) > 1024 or any(c.isspace() for c in token):
-            raise TransportError("the token endpoint replied without a usable component_access_token",
-                                 may_have_started=False)
+        if not isinstance(token, str) or not 8 <= len(token) <= 1024 or not all("!" <= c <= "~" for c in token):
+            raise TransportError(f"{self._where()} replied to the token call without a usable "
+                                 f"component_access_token. {NOT_STARTED}", may_have_started=False)
         self.redact.add(token)
         self.on_secret(token)
         self._token = token
@@ -126,10 +146,15 @@ class Client:
     def _reply(self, data: Mapping[str, Any], attempts: int) -> Reply:
         result = str(data.get("result", ""))
         if result != "succ":
-            raise ApiError(0, neutralize(str(data.get("errmsg", ""))),
-                           f"the API answered errcode 0 without result succ (result {neutralize(result)!r}). "
+            raise ApiError(0, self._safe(str(data.get("errmsg", ""))),
+                           f"the API answered errcode 0 without result succ (result {self._safe(result, 64)!r}). "
                            + MAY_HAVE_STARTED, may_have_started=True, attempts=attempts)
-        return Reply(0, str(data.get("errmsg", "")), result, str(data["run_id"]), attempts)
+        run_id = data.get("run_id")
+        if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+            raise TransportError(f"{self._where()} answered succ with a run_id that is not 1 to 128 letters, "
+                                 f"digits, - or _ ({self._safe(str(run_id), 150)!r}); nothing was written to "
+                                 f"the outputs. {MAY_HAVE_STARTED}", may_have_started=True, attempts=attempts)
+        return Reply(0, str(data.get("errmsg", "")), result, run_id, attempts)
 
     # -- retries -----------------------------------------------------------
 
@@ -161,13 +186,15 @@ class Client:
         self, path: str, params: dict[str, str], body: Mapping[str, Any],
         table: Mapping[int, ErrorCode], minting: bool,
     ) -> dict[str, Any]:
-        raw = self._post(path, params, body)
+        raw = self._post(path, params, body, minting)
         data = self._parse(raw, minting)
-        errcode = data.get("errcode", 0)
+        errcode = int(data.get("errcode", 0))
         if errcode == 0:
             return data
         remedy = describe(errcode, table)
-        errmsg = neutralize(str(data.get("errmsg", "")))
+        errmsg = self._safe(str(data.get("errmsg", "")))
+        if minting:
+            raise ApiError(errcode, errmsg, f"{remedy} {NOT_STARTED}", title=TOKEN_CALL)
         if errcode == -1:
             raise _Retryable(ApiError(-1, errmsg, remedy))
         ambiguous = errcode == -1000
@@ -175,7 +202,53 @@ class Client:
             remedy = f"{remedy} {MAY_HAVE_STARTED}"
         raise ApiError(errcode, errmsg, remedy, may_have_started=ambiguous)
 
-    def _post(self, path: str, params: dict[str, str], body: Mapping[str, Any]) -> bytes:
+    def _post(self, path: str, params: dict[str, str], body: Mapping[str, Any], minting: bool) -> bytes:
+        """One POST, bounded as a whole by timeout_seconds.
+
+        Socket timeouts bound each read, not the reply: a server that trickles its
+        headers or body could hold a call with read timeouts alone for hours. The
+        call runs in a worker thread and is abandoned at the deadline; the calling
+        thread stays free for the SIGTERM/SIGINT handler.
+        """
+        timeout = self.settings.timeout_seconds
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["data"] = self._post_now(path, params, body, minting, box)
+            except BaseException as error:  # handed over to the calling thread
+                box["error"] = error
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="cloudbase-rollout-call", daemon=True).start()
+        try:
+            finished = done.wait(timeout + DEADLINE_GRACE)
+        except Cancelled as cancelled:
+            _shutdown(box.get("response"))
+            if minting:
+                raise
+            raise Cancelled(cancelled.signum, f"while waiting for {self._where()} to answer the rollout call. "
+                            + MAY_HAVE_STARTED) from None
+        except BaseException:
+            _shutdown(box.get("response"))
+            raise
+        if not finished:
+            _shutdown(box.get("response"))
+            what = f"no complete reply from {self._where()} within timeout_seconds ({timeout:g} s)"
+            if minting:
+                raise TransportError(f"{what}. {NOT_STARTED}", may_have_started=False)
+            raise TransportError(f"timed out: {what}; stopped waiting. {MAY_HAVE_STARTED}", may_have_started=True)
+        if "error" in box:
+            error: BaseException = box["error"]
+            raise error
+        data: bytes = box["data"]
+        return data
+
+    def _post_now(
+        self, path: str, params: dict[str, str], body: Mapping[str, Any], minting: bool, box: dict[str, Any],
+    ) -> bytes:
         url = self.settings.api_base_url + path
         timeout = self.settings.timeout_seconds
         started = time.monotonic()
@@ -184,59 +257,79 @@ class Client:
                 url, params=params, data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
                 headers={"Content-Type": "application/json; charset=utf-8"},
                 timeout=(min(10.0, timeout), timeout), stream=True, proxies=self._proxies,
+                allow_redirects=False,  # a redirect could resend the body, or send it over plain http
             )
         except requests.RequestException as error:
-            raise self._transport(error) from None
+            raise self._transport(error, minting) from None
+        box["response"] = response
         with response:
             try:
                 data = _read_bounded(response, started + timeout)
+            except _TooLarge:
+                raise self._unreadable(f"a reply larger than {MAX_REPLY_BYTES} bytes (stopped reading)",
+                                       minting) from None
             except requests.RequestException as error:
-                raise self._transport(error) from None
-            self._check_status(response, data)
+                raise self._transport(error, minting) from None
+            self._check_status(response, data, minting)
         return data
 
-    def _check_status(self, response: requests.Response, data: bytes) -> None:
+    def _check_status(self, response: requests.Response, data: bytes, minting: bool) -> None:
         status = response.status_code
         if status == 200:
             return
-        excerpt = neutralize(self.redact(data[:200].decode("utf-8", "replace")), 200)
+        excerpt = self._safe(data.decode("utf-8", "replace"), 200)
         message = f"HTTP {status} from {self._where()}: {excerpt}"
+        if 300 <= status < 400:
+            location = self._safe(response.headers.get("Location", ""), 200)
+            message = f"HTTP {status} from {self._where()}: a redirect to {location!r}, not followed (the API does " \
+                      "not redirect; following could send the request twice or over plain http)"
         if status in RETRY_STATUS:
             raise _Retryable(TransportError(message, may_have_started=False),
                              _retry_after(response.headers.get("Retry-After")))
-        ambiguous = status in AMBIGUOUS_STATUS
+        if minting:
+            raise TransportError(f"{message}. {NOT_STARTED}", may_have_started=False)
+        ambiguous = 500 <= status < 600 and status != 501
         raise TransportError(message + (f". {MAY_HAVE_STARTED}" if ambiguous else ""),
                              may_have_started=ambiguous)
+
+    def _safe(self, text: str, limit: int = 500) -> str:
+        """Untrusted text for the log: secrets out first (so no cut can split one), then neutralized."""
+        return neutralize(self.redact(text), limit)
 
     def _parse(self, raw: bytes, minting: bool) -> dict[str, Any]:
         text = raw.decode("utf-8", "replace")
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict):
-            excerpt = neutralize(self.redact(text[:200]), 200)
+            excerpt = self._safe(text, 200)
             raise self._unreadable(f"a reply that is not a JSON object: {excerpt}", minting)
         if minting:
-            if "errcode" in data and not isinstance(data["errcode"], int):
+            code = data.get("errcode", 0)
+            if not isinstance(code, int) or isinstance(code, bool):
                 raise self._unreadable("a token reply with a non-integer errcode", minting)
             return data
         problems = response_errors(data)
         if problems:
             raise self._unreadable("a reply that does not fit the API's response schema: "
-                                   + neutralize(self.redact("; ".join(problems)), 300), minting)
+                                   + self._safe("; ".join(problems), 300), minting)
         return data
 
     def _unreadable(self, what: str, minting: bool) -> TransportError:
-        suffix = "" if minting else f". {MAY_HAVE_STARTED}"
-        return TransportError(f"{self._where()} sent {what}{suffix}", may_have_started=not minting)
+        suffix = NOT_STARTED if minting else MAY_HAVE_STARTED
+        return TransportError(f"{self._where()} sent {what}. {suffix}", may_have_started=not minting)
 
-    def _transport(self, error: requests.RequestException) -> Exception:
-        message = neutralize(self.redact(f"{type(error).__name__}: {error}"), 400)
+    def _transport(self, error: requests.RequestException, minting: bool) -> Exception:
+        message = self._safe(f"{type(error).__name__}: {error}", 400)
         if _not_sent(error):
             return _Retryable(TransportError(f"could not connect to {self._where()}: {message}",
                                              may_have_started=False))
+        if isinstance(error, requests.exceptions.ContentDecodingError):
+            return self._unreadable(f"a reply that cannot be decoded ({message})", minting)
         what = "timed out waiting for" if isinstance(error, requests.Timeout) else "lost the connection to"
+        if minting:
+            return TransportError(f"{what} {self._where()} ({message}). {NOT_STARTED}", may_have_started=False)
         return TransportError(
             f"{what} {self._where()} after sending the request ({message}). {MAY_HAVE_STARTED}",
             may_have_started=True,
@@ -256,10 +349,19 @@ def _session(pool_size: int) -> requests.Session:
 
 
 def _not_sent(error: requests.RequestException) -> bool:
-    """Connection refused, DNS, TLS handshake, connect timeout: the body never left."""
-    if isinstance(error, (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.ProxyError)):
+    """Connection refused, DNS, connect timeout, a failed TLS handshake: the body never left.
+
+    requests' SSLError alone proves nothing: it also wraps TLS errors raised while
+    reading the reply, after the request went out. Only a failure inside the
+    handshake itself counts (see `_in_handshake`).
+    """
+    if isinstance(error, (requests.ConnectTimeout, requests.exceptions.ProxyError)):
         return True
-    if isinstance(error, requests.ConnectionError) and not isinstance(error, requests.Timeout):
+    if _in_handshake(error):
+        return True
+    if isinstance(error, requests.ConnectionError) and not isinstance(
+        error, (requests.Timeout, requests.exceptions.SSLError)
+    ):
         from urllib3.exceptions import MaxRetryError, NewConnectionError
 
         reason = error.args[0] if error.args else None
@@ -269,6 +371,42 @@ def _not_sent(error: requests.RequestException) -> bool:
     return False
 
 
+def _in_handshake(error: BaseException) -> bool:
+    """True when the root failure was raised inside a TLS handshake (`do_handshake`).
+
+    Follows only explicit wrapping (args, urllib3's `reason`, `raise ... from`),
+    never __context__, so an unrelated earlier error cannot make a failure after
+    the request was sent look retryable.
+    """
+    todo: list[BaseException] = [error]
+    seen: set[int] = set()
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_name == "do_handshake":
+                return True
+            tb = tb.tb_next
+        linked = (current.__cause__, getattr(current, "reason", None), *current.args)
+        todo += [item for item in linked if isinstance(item, BaseException)]
+    return False
+
+
+def _shutdown(response: requests.Response | None) -> None:
+    """Best effort: unblock a worker still reading an abandoned reply."""
+    if response is None:
+        return
+    with contextlib.suppress(Exception):  # the attempt has already failed
+        response.raw.shutdown()
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def _read_bounded(response: requests.Response, deadline: float) -> bytes:
     """At most MAX_REPLY_BYTES, within the attempt's deadline, whatever the server sends."""
     chunks: list[bytes] = []
@@ -276,8 +414,7 @@ def _read_bounded(response: requests.Response, deadline: float) -> bytes:
     for chunk in response.iter_content(65536):
         size += len(chunk)
         if size > MAX_REPLY_BYTES:
-            raise TransportError(f"the reply is larger than {MAX_REPLY_BYTES} bytes; stopped reading. "
-                                 + MAY_HAVE_STARTED, may_have_started=True)
+            raise _TooLarge
         if time.monotonic() > deadline:
             raise requests.exceptions.ReadTimeout("the reply did not finish within timeout_seconds")
         chunks.append(chunk)
@@ -288,13 +425,13 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return min(float(value), RETRY_AFTER_CAP)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
         return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _with_attempts(error: RolloutError, attempts: int) -> RolloutError:

@@ -182,9 +182,10 @@ class Cancelled(RolloutError):
 
     title = "Cancelled"
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, detail: str = "") -> None:
+        self.signum = signum
         self.exit_code = 128 + signum
-        super().__init__(f"cancelled by signal {signum}")
+        super().__init__(f"cancelled by signal {signum}" + (f" {detail}" if detail else ""))
 
 
 MAY_HAVE_STARTED = (

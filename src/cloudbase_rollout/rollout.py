@@ -135,7 +135,7 @@ def prepare_all(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path)
 def parse_services(text: str) -> list[dict[str, str]]:
     """A JSON array of per-service overrides (objects of input names) or request_file paths."""
     try:
-        entries = json.loads(text)
+        entries = request.loads(text)
     except ValueError as error:
         raise InvalidInput([Problem("services", f"is not valid JSON ({error}); expected a JSON array of "
                                     "objects of input names, e.g. [{\"server_name\": \"api\"}]")]) from None

@@ -109,6 +109,12 @@ def call_settings(raw: Mapping[str, str]) -> tuple[CallSettings | None, list[Pro
     dry_run = _checked(problems, "dry_run", merged["dry_run"], parse_bool)
     mint = _mint_credentials(raw, problems)
     token = raw.get("access_token", "").strip() or None
+    for name in ("access_token", *MINT_INPUTS):
+        value = raw.get(name, "").strip()
+        if value and not all("!" <= c <= "~" for c in value):
+            # Never echo the value: it is (usually) a secret.
+            problems.append(Problem(name, "holds a space, line break, control or non-ASCII character; expected the "
+                                    "value exactly as WeChat issued it (printable ASCII; the value is not shown)"))
     if not token and not mint and dry_run is False:
         problems.append(Problem("access_token", "is required: the component_access_token, from a "
                                 "secret (or give component_appid, component_appsecret and "
