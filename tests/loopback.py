@@ -63,7 +63,7 @@ class ScriptedServer(ThreadingHTTPServer):
         self.received: list[Received] = []
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _ScriptedHandler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     @property
     def url(self) -> str:

@@ -304,3 +304,15 @@ def test_fail_control_rejects_a_non_integer_count():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_deeply_nested_body_is_a_format_error_not_a_crash():
+    server = Emulator(State("t")).start()
+    try:
+        body = ("[" * 5000 + "]" * 5000).encode()
+        request = urllib.request.Request(f"{server.url}{API_PATH}?access_token=t", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            assert json.loads(reply.read())["errcode"] == 47001
+    finally:
+        server.shutdown()
+        server.server_close()

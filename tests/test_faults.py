@@ -507,6 +507,36 @@ def test_cancel_during_a_slow_call_stops_quickly_without_outputs(tmp_path, scrip
     assert len(server.received) == 1
 
 
+def test_cancel_during_a_batch_says_rollouts_may_have_started(tmp_path, scripted):
+    server: ScriptedServer = scripted(Reply(delay=30, body={"errcode": 0, "errmsg": "ok", "result": "succ",
+                                                            "run_id": "too-late"}))
+    env = base_env(tmp_path)
+    inputs = good_inputs(server.url, timeout_seconds="60",
+                         services=json.dumps([{"server_name": "api"}, {"server_name": "worker"}]))
+    for name, value in inputs.items():
+        env[f"INPUT_{name.upper()}"] = value
+    proc = subprocess.Popen([sys.executable, str(ENTRYPOINT)], env=env, cwd=env["GITHUB_WORKSPACE"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+    try:
+        deadline = time.monotonic() + 15
+        while len(server.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(server.received) == 2, "both calls should be in flight"
+        os.kill(proc.pid, signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143
+    [error] = [line for line in stdout.splitlines() if line.startswith("::error")]
+    assert error.startswith("::error title=Cancelled::cancelled by signal 15 while 2 rollouts were in flight")
+    assert MAY in error
+    assert "Traceback" not in stdout + stderr
+    output = Path(env["GITHUB_OUTPUT"])
+    assert not output.exists() or output.read_text() == ""
+
+
 # -- api_base_url: https, or http to loopback only ------------------------------------
 
 @pytest.mark.parametrize("url", ["http://example.com", "http://api.weixin.qq.com", "ftp://127.0.0.1",

@@ -555,3 +555,10 @@ def test_request_file_version_remark_wins_over_the_default(tmp_path: Path) -> No
 def test_empty_version_remark_input_still_gets_the_default() -> None:
     remark = build(env=GITHUB_ENV, **BASE, version_remark="").body["version_remark"]
     assert remark.startswith("octo/shop@4f6c2a1")
+
+
+def test_a_non_ascii_image_tag_is_refused():
+    from cloudbase_rollout import image
+
+    with pytest.raises(ValueError, match="tag"):
+        image.parse("ccr.ccs.tencentyun.com/ns/app:标签")

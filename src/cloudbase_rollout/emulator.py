@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cloudbase_rollout import API_PATH, TOKEN_PATH
+from cloudbase_rollout.request import loads
 from cloudbase_rollout.validate import request_problems
 
 MAX_BODY = 1 << 20
@@ -66,7 +67,7 @@ def answer(state: State, method: str, token: str | None, raw: bytes) -> dict[str
     if not raw.strip():
         return _err(44002, "empty post data")
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return _err(47001, "data format error")
     if not isinstance(body, dict):

@@ -9,7 +9,7 @@ from typing import Any
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?"
-TAG = re.compile(r"[\w][\w.-]{0,127}\Z")
+TAG = re.compile(r"[\w][\w.-]{0,127}\Z", re.ASCII)
 _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}\Z")
 _PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*\Z")
 _DOMAIN_RE = re.compile(rf"{_DOMAIN}\Z")

@@ -17,7 +17,7 @@ from typing import Any
 
 from cloudbase_rollout import request, schemas, settings, validate
 from cloudbase_rollout.client import Client, Reply
-from cloudbase_rollout.errors import InvalidInput, Problem, RolloutError
+from cloudbase_rollout.errors import MAY_HAVE_STARTED, Cancelled, InvalidInput, Problem, RolloutError
 from cloudbase_rollout.redact import Redactor
 from cloudbase_rollout.settings import CallSettings
 
@@ -174,9 +174,12 @@ def execute_all(targets: Sequence[Target], redactor: Redactor, on_secret: Callab
     threads = [threading.Thread(target=_roll, args=(client, outcome, slots), daemon=True) for outcome in outcomes]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.2)  # short joins keep the main thread responsive to signals
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)  # short joins keep the main thread responsive to signals
+    except Cancelled as cancelled:
+        raise Cancelled(cancelled.signum, f"while {len(targets)} rollouts were in flight. {MAY_HAVE_STARTED}") from None
     return outcomes
 
 
