@@ -34,10 +34,28 @@ class Built:
     warnings: list[str] = field(default_factory=list)
 
 
-def build(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path) -> Built:
-    """Merge defaults < request_file < explicit inputs < image, then prune empties."""
+def build(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
+          overrides: Mapping[str, str] | None = None) -> Built:
+    """Merge defaults < request_file < explicit inputs < image, then prune empties.
+
+    With `overrides` (one `services` entry) the entry is a second layer: its own
+    request_file and inputs override everything the step gave.
+    """
     built = Built()
     _apply(built, dict(BODY_DEFAULTS), "default")
+    for layer in (raw, overrides or {}):
+        _apply_layer(built, layer, workspace)
+    _apply_image(built, {**raw, **(overrides or {})})
+    if "version_remark" not in built.body:
+        remark = default_remark(env)
+        if remark:
+            built.body["version_remark"] = remark
+            built.sources["version_remark"] = "version_remark"
+    built.body = prune(built.body)
+    return built
+
+
+def _apply_layer(built: Built, raw: Mapping[str, str], workspace: Path) -> None:
     if "request_file" in raw:
         _apply(built, _read_request_file(raw["request_file"], workspace, built), "request_file")
     explicit = {name: raw[name] for name in schemas.body_fields() if name in raw}
@@ -46,14 +64,6 @@ def build(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path) -> Bu
         if built.sources.get(name) == "request_file" and explicit.get(name, "").strip() == default:
             del explicit[name]
     _apply(built, explicit, "input")
-    _apply_image(built, raw)
-    if "version_remark" not in built.body:
-        remark = default_remark(env)
-        if remark:
-            built.body["version_remark"] = remark
-            built.sources["version_remark"] = "version_remark"
-    built.body = prune(built.body)
-    return built
 
 
 def _apply(built: Built, values: Mapping[str, Any], origin: str) -> None:

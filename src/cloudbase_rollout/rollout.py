@@ -63,16 +63,25 @@ def register_secrets(raw: Mapping[str, str], redactor: Redactor, mask: Callable[
                 mask(secret)
 
 
-def prepare(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path) -> Plan:
+def prepare(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
+            overrides: Mapping[str, str] | None = None) -> Plan:
     """Build and validate; raise InvalidInput with every problem, before any connection."""
     call, problems = settings.call_settings(raw)
-    built = request.build(raw, env, workspace)
-    problems = [*problems, *built.problems]
-    problems += validate.request_problems(built.body, built.sources)
+    built, body_problems = _body(raw, env, workspace, overrides)
+    problems += body_problems
     if problems or call is None:
         raise InvalidInput(_unique(problems))
-    warnings = built.warnings + validate.convention_warnings(built.body)
-    return Plan(built.body, call, warnings)
+    return Plan(built.body, call, built.warnings)
+
+
+def _body(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
+          overrides: Mapping[str, str] | None) -> tuple[request.Built, list[Problem]]:
+    """The body and its problems; convention warnings join built.warnings."""
+    built = request.build(raw, env, workspace, overrides)
+    problems = [*built.problems, *validate.request_problems(built.body, built.sources)]
+    if not problems:
+        built.warnings += validate.convention_warnings(built.body)
+    return built, problems
 
 
 def execute(plan: Plan, redactor: Redactor, on_secret: Callable[[str], None]) -> Reply:
@@ -111,16 +120,15 @@ def prepare_all(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path)
         return [Target(str(plan.body.get("server_name", "")), plan)]
     entries = parse_services(raw["services"])
     base = {name: value for name, value in raw.items() if name != "services"}
+    call, problems = settings.call_settings(base)  # once: the step's, not each entry's
     targets: list[Target] = []
-    problems: list[Problem] = []
     for index, entry in enumerate(entries):
         label = f"services[{index}]"
-        overrides = {k: v for k, v in entry.items() if k != "id"}
-        try:
-            plan = prepare({**base, **overrides}, env, workspace)
-        except InvalidInput as error:
-            problems += [Problem(f"{label} {p.input}", p.message, p.kind) for p in error.problems]
+        built, body_problems = _body(base, env, workspace, {k: v for k, v in entry.items() if k != "id"})
+        problems += [Problem(f"{label} {p.input}", p.message, p.kind) for p in body_problems]
+        if body_problems or call is None:
             continue
+        plan = Plan(built.body, call, built.warnings)
         target_id = entry.get("id") or str(plan.body.get("server_name", ""))
         if not SERVICE_ID.match(target_id):
             problems.append(Problem(f"{label} id", f"{target_id!r} is not accepted; expected letters, digits, - and _"))
