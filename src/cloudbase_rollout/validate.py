@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from cloudbase_rollout import schemas
@@ -148,7 +148,7 @@ def _control_characters(node: Any, path: list[str | int]) -> Iterable[tuple[str,
 def convention_warnings(body: Mapping[str, Any]) -> list[str]:
     """Console conventions the API may not enforce: a warning, never a failure."""
     warnings = []
-    cpu, mem = _decimal(body.get("cpu")), _decimal(body.get("mem"))
+    cpu, mem = _hundredths(body.get("cpu")), _hundredths(body.get("mem"))
     if cpu is not None and mem is not None and mem != 2 * cpu:
         warnings.append(f"mem {body['mem']} is not 2 x cpu {body['cpu']} (the console pairs mem = 2 x cpu)")
     if cpu is not None and body["cpu"] not in CONSOLE_CPU:
@@ -194,10 +194,13 @@ def _int_text(value: Any) -> int | None:
     return None
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if not isinstance(value, str):
+#: cpu and mem as the schema accepts them: up to two decimals, ASCII digits.
+_CORES = re.compile(r"([0-9]+)(?:\.([0-9]{1,2}))?\Z")
+
+
+def _hundredths(value: Any) -> int | None:
+    """cpu or mem text in hundredths ("0.25" -> 25): exact, and no decimal import."""
+    match = _CORES.match(value) if isinstance(value, str) else None
+    if match is None:
         return None
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        return None
+    return int(match[1]) * 100 + int((match[2] or "0").ljust(2, "0"))

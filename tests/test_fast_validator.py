@@ -1,0 +1,410 @@
+"""The compiled fast path (src/cloudbase_rollout/_compiled.py) against jsonschema, the reference.
+
+(a) the generated module is not stale relative to schema/ (and the check notices a change);
+(b) on a corpus of hand-written edge cases and seeded random mutations of valid bodies and
+    replies, `_compiled.is_valid` answers exactly what Draft202012Validator.is_valid answers;
+(c) a successful rollout imports no validator library at all.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from cloudbase_rollout import _compiled, schemas
+from tests.conftest import good_inputs
+from tests.runner import ENTRYPOINT, ROOT, base_env
+
+GENERATOR = ROOT / "scripts" / "gen_validator.py"
+SEED = 20261126
+
+# -- (a) staleness -----------------------------------------------------------
+
+
+def test_generated_module_is_up_to_date() -> None:
+    proc = subprocess.run([sys.executable, str(GENERATOR), "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, (
+        "src/cloudbase_rollout/_compiled.py is stale relative to schema/: "
+        "run `python scripts/gen_validator.py` and commit the result\n" + proc.stderr
+    )
+
+
+def test_check_fails_when_a_schema_changes(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "schema", tmp_path / "schema")
+    request = tmp_path / "schema" / "request.schema.json"
+    doc = json.loads(request.read_text(encoding="utf-8"))
+    doc["properties"]["env_id"]["maxLength"] = 64
+    request.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(GENERATOR), "--check", "--schema-dir", str(tmp_path / "schema")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "stale" in proc.stderr
+
+
+def test_generator_refuses_keywords_it_does_not_implement(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "schema", tmp_path / "schema")
+    request = tmp_path / "schema" / "request.schema.json"
+    doc = json.loads(request.read_text(encoding="utf-8"))
+    doc["properties"]["env_id"]["unevaluatedProperties"] = False
+    request.write_text(json.dumps(doc), encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(GENERATOR), "--check", "--schema-dir", str(tmp_path / "schema"),
+                           "--output", str(tmp_path / "out.py")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "unevaluatedProperties" in proc.stderr
+
+
+def test_generated_module_is_standalone() -> None:
+    """No validator library may be needed to import or run it."""
+    code = (
+        "import sys\n"
+        "for name in ('jsonschema', 'fastjsonschema', 'referencing'):\n"
+        "    sys.modules[name] = None\n"
+        "from cloudbase_rollout import _compiled\n"
+        "assert _compiled.is_valid('request', {'env_id': 'e', 'version_name': 'latest', 'server_name': 's'})\n"
+        "assert not _compiled.is_valid('request', {})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+# -- (b) agreement with jsonschema ---------------------------------------------
+
+IMAGE_FULL: dict[str, Any] = {
+    "env_id": "prod-6gxk23no5605e14f",
+    "version_name": "latest",
+    "upload_type": "image",
+    "flow_ratio": 100,
+    "cpu": "0.25",
+    "mem": "0.5",
+    "min_num": "0",
+    "max_num": "50",
+    "policy_type": "cpu",
+    "policy_threshold": "60",
+    "env_params": '{"LOG_LEVEL":"info","GREETING":"hello, world"}',
+    "container_port": 80,
+    "server_name": "api",
+    "version_remark": "octo/shop@1a2b3c4 run https://github.com/octo/shop/actions/runs/1",
+    "image_info": {
+        "repository_name": "ns/shop-api",
+        "is_public": False,
+        "tag_name": "v1",
+        "server_addr": "ccr.ccs.tencentyun.com",
+        "image_url": "ccr.ccs.tencentyun.com/ns/shop-api:v1",
+    },
+    "is_rebuild": False,
+    "initial_delay_seconds": 2,
+    "mount_volume_info": [
+        {
+            "name": "data",
+            "mount_path": "/data",
+            "read_only": True,
+            "nfs_volumes": [
+                {"server": "10.0.0.8", "path": "/exports/data", "read_only": True,
+                 "secret_name": "nfs", "enable_empty_dir_volume": False},
+            ],
+        },
+    ],
+    "rollback": False,
+    "snapshot_name": "snap-1",
+    "custom_logs": "stdout",
+    "enable_union": True,
+    "server_path": "/api",
+    "is_update_cls": False,
+    "policy_detail": [{"policy_type": "cpu", "policy_threshold": 60}, {"policy_type": "mem", "policy_threshold": 999}],
+}
+REPOSITORY: dict[str, Any] = {
+    "env_id": "test-1", "version_name": "v2.0", "server_name": "web", "upload_type": "repository",
+    "repository_type": "github", "repository": "https://github.com/octo/web", "branch": "main",
+    "dockerfile_path": "Dockerfile", "build_dir": ".",
+    "code_detail": {"name": {"name": "web", "full_name": "octo/web"}, "url": "https://github.com/octo/web"},
+}
+PACKAGE: dict[str, Any] = {
+    "env_id": "e_1", "version_name": "latest", "server_name": "fn", "upload_type": "package",
+    "package_name": "fn.zip", "package_version": "3",
+}
+MINIMAL: dict[str, Any] = {"env_id": "e", "version_name": "latest", "server_name": "s"}
+IMAGE_MINIMAL: dict[str, Any] = {**MINIMAL, "upload_type": "image", "image_info": {"image_url": "nginx"}}
+SEEDS = [IMAGE_FULL, REPOSITORY, PACKAGE, MINIMAL, IMAGE_MINIMAL]
+
+REPLY_OK: dict[str, Any] = {"errcode": 0, "errmsg": "ok", "result": "succ", "run_id": "1mz9GjJgyY53bh"}
+REPLY_SEEDS: list[dict[str, Any]] = [
+    REPLY_OK,
+    {"errcode": 40014, "errmsg": "invalid access_token"},
+    {"errcode": -1, "errmsg": "system error"},
+    {"errcode": 0, "result": "succ", "run_id": "a"},
+    {"errcode": 85088, "errmsg": "no qbase privilege", "extra": [1, {"x": None}]},
+]
+
+
+def with_(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of base with the value at a dotted path (ints index lists) set, or removed for DELETE."""
+    out = copy.deepcopy(base)
+    parts: list[str | int] = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node: Any = out
+    for part in parts[:-1]:
+        node = node[part]
+    if value is DELETE:
+        del node[parts[-1]]
+    else:
+        node[parts[-1]] = value
+    return out
+
+
+DELETE = object()
+NAN, INF = float("nan"), float("inf")
+
+# (which, instance): each chosen to sit on an edge of one keyword.
+EDGE_CASES: list[tuple[str, Any]] = [
+    # not an object at all
+    *(("request", v) for v in (None, [], "env", 1, True, [MINIMAL])),
+    ("request", {}),
+    # required fields
+    *(("request", with_(MINIMAL, name, DELETE)) for name in ("env_id", "version_name", "server_name")),
+    # integers: bool is not an integer, 5.0 is; bounds are inclusive
+    *(("request", with_(IMAGE_MINIMAL, "flow_ratio", v))
+      for v in (0, 100, -1, 101, True, False, 50.0, 50.5, "50", None, 1e2, NAN, INF, -0.0, 10**30)),
+    *(("request", with_(IMAGE_MINIMAL, "container_port", v)) for v in (1, 65535, 0, 65536, 80.0, True, "80")),
+    *(("request", with_(IMAGE_MINIMAL, "initial_delay_seconds", v)) for v in (0, -1, 3600, 0.0, -0.5, False)),
+    # booleans: 1 and "true" are not booleans
+    *(("request", with_(IMAGE_MINIMAL, "is_rebuild", v)) for v in (True, False, 1, 0, "true", None)),
+    *(("request", with_(IMAGE_MINIMAL, "image_info.is_public", v)) for v in (True, 1, "false")),
+    # lengths count code points
+    *(("request", with_(MINIMAL, "env_id", v)) for v in ("", "a" * 128, "a" * 129, "bad id", "中文")),
+    *(("request", with_(MINIMAL, "version_remark", v)) for v in ("😀" * 1024, "😀" * 1025, "", "line\nline")),
+    *(("request", with_(MINIMAL, "env_params", v)) for v in ("{}", "x", "not json at all", "", 5)),
+    # patterns: Python's `$` also matches before one final newline, as in jsonschema
+    *(("request", with_(MINIMAL, "env_id", v)) for v in ("prod\n", "prod\n\n", "\nprod", "prod\r", "prod ")),
+    *(("request", with_(IMAGE_MINIMAL, "cpu", v))
+      for v in ("0.25", "0", "16", "99.99", "0.255", "1.", ".5", "100", "-1", "0.5\n", "01", 0.5)),
+    *(("request", with_(IMAGE_MINIMAL, "min_num", v)) for v in ("0", "9", "10", "49", "50", "51", "07", "5 ", 5)),
+    *(("request", {**IMAGE_MINIMAL, "policy_type": "cpu", "policy_threshold": v})
+      for v in ("1", "999", "0", "1000", "60\n", "6O", 60)),
+    *(("request", with_(IMAGE_MINIMAL, "image_info.tag_name", v))
+      for v in ("v1", "_x", ".v1", "-v1", "a" * 128, "a" * 129, "v 1", "")),
+    *(("request", with_(IMAGE_MINIMAL, "image_info.image_url", v))
+      for v in ("a", "a b", "a\u00a0b", "a\tb", "", "x" * 1024, "x" * 1025, "host/app:v1\n")),
+    *(("request", with_(IMAGE_FULL, "mount_volume_info.0.mount_path", v)) for v in ("/", "data", "", "//x")),
+    # enums and the if/then rules of upload_type and policy_type
+    *(("request", with_(IMAGE_MINIMAL, "upload_type", v)) for v in ("docker", "IMAGE", 1, None, ["image"])),
+    ("request", with_(IMAGE_MINIMAL, "image_info", DELETE)),
+    ("request", with_(IMAGE_MINIMAL, "image_info", {})),
+    ("request", with_(IMAGE_MINIMAL, "image_info", {"repository_name": "ns/app"})),
+    ("request", with_(IMAGE_MINIMAL, "upload_type", "package")),
+    ("request", with_(IMAGE_MINIMAL, "upload_type", DELETE)),
+    *(("request", with_(REPOSITORY, name, DELETE)) for name in ("repository_type", "repository", "branch")),
+    ("request", with_(REPOSITORY, "repository_type", "bitbucket")),
+    *(("request", with_(PACKAGE, name, DELETE)) for name in ("package_name", "package_version")),
+    ("request", {**MINIMAL, "policy_type": "cpu"}),
+    ("request", {**MINIMAL, "policy_threshold": "60"}),
+    ("request", {**MINIMAL, "policy_type": "disk", "policy_threshold": "60"}),
+    # unknown fields, at the top and nested
+    ("request", {**MINIMAL, "access_token": "x"}),
+    ("request", {**MINIMAL, "": 1}),
+    ("request", with_(IMAGE_MINIMAL, "image_info.digest", "sha256:00")),
+    ("request", with_(REPOSITORY, "code_detail.name.owner", "octo")),
+    ("request", with_(IMAGE_FULL, "mount_volume_info.0.nfs_volumes.0.bogus", True)),
+    # nested structures: wrong container types, empty arrays, array items
+    *(("request", with_(IMAGE_FULL, "mount_volume_info", v))
+      for v in ([], {}, [{}], [None], [[]], "[]", [{"name": ""}], [{"nfs_volumes": []}], [{"nfs_volumes": {}}])),
+    *(("request", with_(IMAGE_FULL, "policy_detail", v))
+      for v in ([], [{}], [{"policy_type": "cpu"}], [{"policy_type": "cpu", "policy_threshold": 0}],
+                [{"policy_type": "cpu", "policy_threshold": 60.0}], [{"policy_type": "cpu", "policy_threshold": True}],
+                [{"policy_type": "cpu", "policy_threshold": "60"}], [{"policy_type": "gpu", "policy_threshold": 60}],
+                [{"policy_type": "cpu", "policy_threshold": 1000}], {"policy_type": "cpu"})),
+    *(("request", with_(REPOSITORY, "code_detail", v))
+      for v in ({}, {"name": {}}, {"name": "web"}, {"name": {"full_name": ""}}, {"url": ""}, [], None)),
+    # replies
+    *(("response", v) for v in (None, [], "ok", {}, {"errmsg": "ok"})),
+    *(("response", with_(REPLY_OK, "errcode", v)) for v in (0.0, 0.5, False, True, "0", None, -1, 10**20)),
+    *(("response", with_(REPLY_OK, name, DELETE)) for name in ("run_id", "result", "errmsg")),
+    *(("response", with_(REPLY_OK, "run_id", v))
+      for v in ("", "a" * 128, "a" * 129, "abc\n", "abc\n\n", "a b", "a/b", "\u0665", 12)),
+    *(("response", with_(REPLY_OK, "result", v)) for v in ("", "x" * 64, "x" * 65, None, "fail")),
+    ("response", with_(REPLY_OK, "errmsg", 5)),
+    ("response", {"errcode": 40014}),
+    ("response", {"errcode": 40014, "run_id": "bad id"}),
+]
+
+VALUE_POOL: list[Any] = [
+    None, True, False, 0, 1, -1, 2, 60, 100, 101, 999, 1000, 65535, 65536, 1.0, 1.5, -0.0, 2**70, NAN,
+    "", " ", "x", "latest", "prod-1", "a" * 129, "a" * 1025, "prod\n", "\n", "0.25", "0.255", "51", "50",
+    "60", "image", "repository", "package", "cpu", "mem", "github", "/data", "data", "😀",
+    [], {}, [1], ["x"], {"a": 1}, {"image_url": "nginx"}, [{"policy_type": "cpu", "policy_threshold": 60}],
+]
+UNKNOWN_KEYS = ["access_token", "foo", "Env_id", "image", "tag", "name ", "run_id"]
+
+
+def paths(node: Any, prefix: str = "") -> Iterator[str]:
+    """Every dotted path into node's dicts and lists."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{prefix}{key}"
+            yield here
+            yield from paths(value, here + ".")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            here = f"{prefix}{index}"
+            yield here
+            yield from paths(value, here + ".")
+
+
+def containers(node: Any, prefix: str = "") -> Iterator[str]:
+    """Dotted paths of the dicts inside node ("" for node itself)."""
+    if isinstance(node, dict):
+        yield prefix.rstrip(".")
+        for key, value in node.items():
+            yield from containers(value, f"{prefix}{key}.")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from containers(value, f"{prefix}{index}.")
+
+
+def get(node: Any, path: str) -> Any:
+    for part in path.split(".") if path else []:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def mutate(rng: random.Random, body: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(body)
+    kind = rng.choice(["replace", "replace", "replace", "delete", "unknown", "string", "upload_type", "drop_url"])
+    all_paths = list(paths(out))
+    if kind == "replace" and all_paths:
+        return with_(out, rng.choice(all_paths), copy.deepcopy(rng.choice(VALUE_POOL)))
+    if kind == "delete" and all_paths:
+        return with_(out, rng.choice(all_paths), DELETE)
+    if kind == "unknown":
+        where = rng.choice(list(containers(out)))
+        get(out, where)[rng.choice(UNKNOWN_KEYS)] = copy.deepcopy(rng.choice(VALUE_POOL))
+        return out
+    if kind == "string":
+        strings = [p for p in all_paths if isinstance(get(out, p), str)]
+        if strings:
+            path = rng.choice(strings)
+            text = get(out, path)
+            edit = rng.choice([text + "\n", " " + text, text * 40, "", text[:1], text + "\n\n", text.upper()])
+            return with_(out, path, edit)
+    if kind == "upload_type":
+        return with_(out, "upload_type", rng.choice(["image", "repository", "package", "zip", 0]))
+    if kind == "drop_url" and isinstance(out.get("image_info"), dict):
+        out["image_info"].pop("image_url", None)
+        return out
+    return out
+
+
+def random_corpus() -> list[tuple[str, Any]]:
+    rng = random.Random(SEED)
+    corpus: list[tuple[str, Any]] = [("request", s) for s in SEEDS] + [("response", r) for r in REPLY_SEEDS]
+    for _ in range(700):
+        body = rng.choice(SEEDS)
+        for _ in range(rng.choice([1, 1, 1, 2, 3])):
+            body = mutate(rng, body)
+        corpus.append(("request", body))
+    for _ in range(250):
+        reply = rng.choice(REPLY_SEEDS)
+        for _ in range(rng.choice([1, 1, 2])):
+            reply = mutate(rng, reply)
+        corpus.append(("response", reply))
+    return corpus
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, Draft202012Validator]:
+    return {"request": Draft202012Validator(schemas.request_schema()),
+            "response": Draft202012Validator(schemas.response_schema())}
+
+
+def test_seeds_are_valid(reference: dict[str, Draft202012Validator]) -> None:
+    for seed in SEEDS:
+        assert reference["request"].is_valid(seed), list(reference["request"].iter_errors(seed))
+        assert _compiled.is_valid("request", seed)
+    for reply in REPLY_SEEDS:
+        assert reference["response"].is_valid(reply)
+        assert _compiled.is_valid("response", reply)
+
+
+@pytest.mark.parametrize("corpus_name", ["edge cases", "seeded mutations"])
+def test_fast_path_agrees_with_jsonschema(corpus_name: str, reference: dict[str, Draft202012Validator]) -> None:
+    corpus = EDGE_CASES if corpus_name == "edge cases" else random_corpus()
+    disagreements = []
+    counts = {(which, verdict): 0 for which in ("request", "response") for verdict in (True, False)}
+    for which, instance in corpus:
+        expected = reference[which].is_valid(instance)
+        counts[(which, expected)] += 1
+        if _compiled.is_valid(which, instance) != expected:
+            disagreements.append(f"{which}: jsonschema says {expected} for {instance!r}"[:400])
+    assert not disagreements, f"{len(disagreements)} disagreement(s):\n" + "\n".join(disagreements[:20])
+    # The corpus must really exercise both answers for both schemas.
+    minimum = 10 if corpus_name == "edge cases" else 40
+    assert all(n >= minimum for n in counts.values()), counts
+
+
+def test_corpus_size() -> None:
+    """The agreement tests above cover at least 200 bodies and replies, valid and invalid."""
+    assert len(EDGE_CASES) >= 150
+    assert len(EDGE_CASES) + len(random_corpus()) >= 1000
+
+
+def test_is_valid_never_raises() -> None:
+    class Weird(dict):  # type: ignore[type-arg]
+        def __contains__(self, key: object) -> bool:
+            raise RuntimeError("boom")
+
+    deep: Any = []
+    for _ in range(5000):
+        deep = [deep]
+    for which, instance in [("request", Weird()), ("nope", {}), ("request", object()), ("response", Weird()),
+                            ("request", {**MINIMAL, "mount_volume_info": deep}), (None, None)]:
+        assert _compiled.is_valid(which, instance) is False  # type: ignore[arg-type]
+
+
+# -- (c) the valid path imports no validator -------------------------------------
+
+PROBE = """
+import runpy, sys
+code = 0
+try:
+    runpy.run_path(sys.argv[1], run_name="__main__")
+except SystemExit as stop:
+    code = stop.code
+with open(sys.argv[2], "w", encoding="utf-8") as out:
+    out.write("\\n".join(sorted(sys.modules)))
+sys.exit(code)
+"""
+
+# Validator libraries, and what our own code used to import for nothing (decimal for cpu/mem).
+# (email.utils would not belong here: http.client imports it for every HTTP client, urllib's too.)
+NOT_ON_THE_VALID_PATH = ("jsonschema", "referencing", "rpds", "attrs", "fastjsonschema", "decimal")
+
+
+def test_successful_rollout_imports_no_validator(emulator: Any, tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    for name, value in good_inputs(emulator.url, cpu="0.5", mem="1").items():
+        env[f"INPUT_{name.upper()}"] = value
+    modules = tmp_path / "modules.txt"
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(ENTRYPOINT), str(modules)], env=env,
+                          cwd=env["GITHUB_WORKSPACE"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(emulator.state.rollouts) == 1
+    loaded = set(modules.read_text(encoding="utf-8").split())
+    assert "cloudbase_rollout._compiled" in loaded
+    found = sorted(m for m in loaded if m.split(".")[0] in NOT_ON_THE_VALID_PATH or m in NOT_ON_THE_VALID_PATH)
+    assert not found, f"imported on a successful rollout: {found}"
+
+
+def test_invalid_input_is_still_explained_by_jsonschema(tmp_path: Path) -> None:
+    from tests.runner import run_step
+
+    result = run_step(tmp_path, good_inputs("http://127.0.0.1:9", flow_ratio="150", dry_run="true"))
+    assert result.returncode == 2, result.log
+    assert "flow_ratio: 150 is above the maximum 100" in result.log
