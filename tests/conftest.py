@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from cloudbase_rollout.emulator import Emulator, State
-from tests.loopback import Reply, ScriptedServer
+from tests.loopback import Reply, ScriptedServer, ok
 from tests.runner import StepResult, run_step
 
 TOKEN = "tok-SECRET-5f3a9c1e7b2d4a60"
@@ -57,3 +57,38 @@ def step(tmp_path: Path) -> Callable[..., StepResult]:
         return run_step(tmp_path, inputs, env, timeout)
 
     return run
+
+
+# One emulator and one scripted server per module, reset before each test (starting and
+# stopping servers dominates the run time of the contract tests).
+@pytest.fixture(scope="module")
+def shared_servers() -> Iterator[tuple[Emulator, ScriptedServer]]:
+    emulator = Emulator(State(TOKEN)).start()
+    scripted = ScriptedServer([ok()])
+    yield emulator, scripted
+    for server in (emulator, scripted):
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def emu(shared_servers: tuple[Emulator, ScriptedServer]) -> Emulator:
+    emulator = shared_servers[0]
+    with emulator.state.lock:
+        emulator.state.rollouts.clear()
+        emulator.state.fail_next = 0
+    return emulator
+
+
+@pytest.fixture
+def script(shared_servers: tuple[Emulator, ScriptedServer]) -> Callable[..., ScriptedServer]:
+    """The shared scripted server, told what to answer next (its record cleared)."""
+    server = shared_servers[1]
+
+    def set_replies(*replies: Reply) -> ScriptedServer:
+        with server.lock:
+            server.replies = list(replies)
+            server.received.clear()
+        return server
+
+    return set_replies

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from cloudbase_rollout import API_PATH, settings
-from cloudbase_rollout.emulator import Emulator, State
+from cloudbase_rollout.emulator import Emulator
 from cloudbase_rollout.errors import ROLL_UPDATE_ERRORS
 from tests.conftest import TOKEN, good_inputs
 from tests.loopback import Reply, ScriptedServer, err, free_port, ok
@@ -24,38 +24,6 @@ GITHUB_ENV = {
     "GITHUB_REPOSITORY": "octo/shop", "GITHUB_SHA": "4f6c2a1b9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b",
     "GITHUB_RUN_ID": "987654321", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ATTEMPT": "1",
 }
-
-
-@pytest.fixture(scope="module")
-def shared_servers() -> Iterator[tuple[Emulator, ScriptedServer]]:
-    emulator = Emulator(State(TOKEN)).start()
-    scripted = ScriptedServer([ok()])
-    yield emulator, scripted
-    for server in (emulator, scripted):
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def emu(shared_servers: tuple[Emulator, ScriptedServer]) -> Emulator:
-    emulator = shared_servers[0]
-    with emulator.state.lock:
-        emulator.state.rollouts.clear()
-        emulator.state.fail_next = 0
-    return emulator
-
-
-@pytest.fixture
-def script(shared_servers: tuple[Emulator, ScriptedServer]) -> Callable[..., ScriptedServer]:
-    server = shared_servers[1]
-
-    def set_replies(*replies: Reply) -> ScriptedServer:
-        with server.lock:
-            server.replies = list(replies)
-            server.received.clear()
-        return server
-
-    return set_replies
 
 
 def clean(result: StepResult, token: str = TOKEN) -> StepResult:

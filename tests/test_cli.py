@@ -6,16 +6,16 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from cloudbase_rollout import API_PATH, settings
-from cloudbase_rollout.emulator import Emulator, State
+from cloudbase_rollout.emulator import Emulator
 from tests.conftest import TOKEN
-from tests.loopback import Reply, ScriptedServer, err, free_port, ok
+from tests.loopback import ScriptedServer, err, free_port, ok
 
 ARGS = ["--env-id", "prod-6gxk23no5605e14f", "--server-name", "api",
         "--image", "ccr.ccs.tencentyun.com/ns/shop-api", "--image-tag", "v1",
@@ -27,39 +27,6 @@ class Done:
     returncode: int
     stdout: str
     stderr: str
-
-
-@pytest.fixture(scope="module")
-def shared_servers() -> Iterator[tuple[Emulator, ScriptedServer]]:
-    emulator = Emulator(State(TOKEN)).start()
-    scripted = ScriptedServer([ok()])
-    yield emulator, scripted
-    for server in (emulator, scripted):
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def emu(shared_servers: tuple[Emulator, ScriptedServer]) -> Emulator:
-    emulator = shared_servers[0]
-    with emulator.state.lock:
-        emulator.state.rollouts.clear()
-        emulator.state.fail_next = 0
-    return emulator
-
-
-@pytest.fixture
-def script(shared_servers: tuple[Emulator, ScriptedServer]) -> Callable[..., ScriptedServer]:
-    """The shared scripted server, told what to answer next (its record cleared)."""
-    server = shared_servers[1]
-
-    def set_replies(*replies: Reply) -> ScriptedServer:
-        with server.lock:
-            server.replies = list(replies)
-            server.received.clear()
-        return server
-
-    return set_replies
 
 
 @pytest.fixture
