@@ -1,8 +1,8 @@
-"""One rollout from raw inputs to a Reply, shared by the Action and the CLI.
+"""Rollouts from raw inputs to Replies, shared by the Action and the CLI.
 
-`prepare` does everything that needs no network and reports every problem at
-once; `execute` makes the call. The presenters (action.py, cli.py) only decide
-how the results look.
+`prepare_all` does everything that needs no network and reports every problem
+at once (for one service, or each `services` entry); `execute_all` makes the
+calls. The presenters (action.py, cli.py) only decide how the results look.
 """
 
 from __future__ import annotations
@@ -82,11 +82,6 @@ def _body(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
     if not problems:
         built.warnings += validate.convention_warnings(built.body)
     return built, problems
-
-
-def execute(plan: Plan, redactor: Redactor, on_secret: Callable[[str], None]) -> Reply:
-    client = Client(plan.call, redactor, on_secret=on_secret)
-    return client.roll_update(plan.body)
 
 
 # -- several services from one step (the `services` input) ---------------------
