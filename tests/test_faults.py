@@ -606,3 +606,49 @@ def test_drip_server_really_trickles():
             assert got.startswith(b"HTTP/1.1 200 OK") and len(got) < 200
     finally:
         server.close()
+
+
+# -- found in acceptance review --------------------------------------------------------
+
+def test_an_error_reply_with_empty_or_null_fields_still_reports_its_errcode(scripted, step):
+    server = scripted(Reply(body={"errcode": 40097, "errmsg": None, "result": "fail", "run_id": ""}))
+    result = step(good_inputs(server.url))
+    assert result.returncode == 1
+    assert len(server.received) == 1
+    [error] = result.annotations("error")
+    assert "errcode 40097" in error and ROLL_UPDATE_ERRORS[40097].remedy_zh in error
+    assert MAY not in error
+    assert "| failed: errcode 40097" in result.summary
+
+
+def test_each_retry_is_logged_with_its_reason_and_delay(scripted, step):
+    server = scripted(err(-1, "busy"), Reply(status=503, headers={"Retry-After": "0"}), ok("Run-after"))
+    result = step(good_inputs(server.url))
+    assert result.returncode == 0, result.log
+    retries = [line for line in result.stdout.splitlines() if "retrying in" in line]
+    assert len(retries) == 2
+    assert retries[0].startswith("api: attempt 1 of 3 failed (errcode -1: busy")
+    assert "HTTP 503" in retries[1] and "attempt 2 of 3" in retries[1]
+    assert all("nothing was started" in line for line in retries)
+
+
+def test_a_busy_token_endpoint_is_retried(scripted, step):
+    server = scripted(err(-1, "busy"), Reply(body={"component_access_token": "minted-TOKEN-0123456789",
+                                                   "expires_in": 7200}), ok("Run-minted"))
+    inputs = good_inputs(server.url, component_appid="wx1", component_appsecret="appsecret-0123456789",
+                         component_verify_ticket="ticket-0123456789")
+    del inputs["access_token"]
+    result = step(inputs)
+    assert result.returncode == 0, result.log
+    assert [r.path for r in server.received] == [TOKEN_PATH, TOKEN_PATH, API_PATH]
+    assert result.outputs["run_id"] == "Run-minted"
+
+
+def test_the_summary_names_the_kind_of_transport_failure(scripted, step):
+    server = scripted(Reply(status=502, body="<html>bad gateway</html>"))
+    result = step(good_inputs(server.url))
+    assert result.returncode == 1
+    row = next(line for line in result.summary.splitlines() if line.startswith("| prod-"))
+    assert "failed: HTTP 502 from" in row and "may have started" in row
+    assert "bad gateway" not in result.summary
+    assert result.stdout.count("HTTP 502") == 1, "one error line, not the annotation and a copy"

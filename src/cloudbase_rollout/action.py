@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Mapping
@@ -110,7 +111,7 @@ def run(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner) -> int:
         return dry_run(runner, targets, batch)
     for target in targets:
         runner.log(f"Rolling out {_target(target.plan.body)} through {call.api_base_url}")
-    outcomes = rollout.execute_all(targets, runner.redact, runner.mask)
+    outcomes = rollout.execute_all(targets, runner.redact, runner.mask, runner.log)
     return report(runner, outcomes, batch)
 
 
@@ -149,14 +150,10 @@ def _outputs(outcomes: list[rollout.Outcome], batch: bool) -> dict[str, str]:
                 "server_name": o.target.plan.body.get("server_name"),
                 "run_id": o.reply.run_id if o.reply else None,
                 "result": o.reply.result if o.reply else "failed",
-                "error": None if o.error is None else runner_safe(o.error)}
+                "error": None if o.error is None else _short(o.error)}
                for o in outcomes]
     found = {f"run_id_{o.target.id}": o.reply.run_id for o in outcomes if o.reply is not None}
     return {**found, "results": json.dumps(results, ensure_ascii=False)}
-
-
-def runner_safe(error: RolloutError) -> str:
-    return _short(error) if isinstance(error, ApiError) else str(error)[:300]
 
 
 def _status(outcome: rollout.Outcome) -> tuple[str, str]:
@@ -184,14 +181,18 @@ def fail(runner: Runner, error: RolloutError, prefix: str = "") -> int:
     if isinstance(error, (ApiError, TransportError)) and error.may_have_started and MAY_HAVE_STARTED not in message:
         message += f" {MAY_HAVE_STARTED}"
     runner.error(prefix + message, title=error.title)
-    runner.log(f"Error: {prefix}{message}")
     return error.exit_code
 
 
 def _short(error: RolloutError) -> str:
+    """One line for the summary cell and `results`: the code, or the kind of failure."""
     if isinstance(error, ApiError):
-        return f"errcode {error.errcode} {error.errmsg}"
-    return error.title
+        text = f"errcode {error.errcode} {error.errmsg}"
+    else:  # our own words up to the first detail, never the server's excerpt
+        text = re.split(r": | \(|\. ", str(error), maxsplit=1)[0][:160]
+    if getattr(error, "may_have_started", False):
+        text += " (the rollout may have started)"
+    return text
 
 
 def _target(body: Mapping[str, Any]) -> str:

@@ -87,7 +87,7 @@ def run(raw: dict[str, str], *, as_json: bool) -> int:
             bodies = [t.plan.body for t in targets]
             print(json.dumps(bodies if batch else bodies[0], ensure_ascii=False, indent=2))
             return 0
-        outcomes = rollout.execute_all(targets, redactor, lambda _s: None)
+        outcomes = rollout.execute_all(targets, redactor, lambda _s: None, say)
     except InvalidInput as error:
         for problem in error.problems:
             say(f"error: {problem}")

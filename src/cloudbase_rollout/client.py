@@ -80,6 +80,7 @@ class Client:
         redactor: Redactor,
         *,
         on_secret: Callable[[str], None] = lambda _s: None,
+        on_retry: Callable[[str], None] = lambda _m: None,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
         pool_size: int = 10,
@@ -87,6 +88,7 @@ class Client:
         self.settings = settings
         self.redact = redactor
         self.on_secret = on_secret
+        self.on_retry = on_retry
         self.sleep = sleep
         self.session = session or _session(pool_size)
         self._mint_lock = threading.Lock()
@@ -169,7 +171,11 @@ class Client:
             except _Retryable as retry:
                 if attempt == attempts:
                     raise _with_attempts(retry.error, attempt) from None
-                self.sleep(self._delay(attempt, retry.delay))
+                delay = self._delay(attempt, retry.delay)
+                what = "the token call" if minting else f"{body.get('server_name', 'the rollout')}"
+                self.on_retry(f"{what}: attempt {attempt} of {attempts} failed ({retry.error}); "
+                              f"nothing was started, retrying in {delay:.1f} s")
+                self.sleep(delay)
             except (ApiError, TransportError) as error:
                 raise _with_attempts(error, attempt) from None
         raise AssertionError("unreachable")
@@ -194,7 +200,8 @@ class Client:
         remedy = describe(errcode, table)
         errmsg = self._safe(str(data.get("errmsg", "")))
         if minting:
-            raise ApiError(errcode, errmsg, f"{remedy} {NOT_STARTED}", title=TOKEN_CALL)
+            error = ApiError(errcode, errmsg, f"{remedy} {NOT_STARTED}", title=TOKEN_CALL)
+            raise _Retryable(error) if errcode == -1 else error
         if errcode == -1:
             raise _Retryable(ApiError(-1, errmsg, remedy))
         ambiguous = errcode == -1000
@@ -305,11 +312,12 @@ class Client:
         if not isinstance(data, dict):
             excerpt = self._safe(text, 200)
             raise self._unreadable(f"a reply that is not a JSON object: {excerpt}", minting)
-        if minting:
-            code = data.get("errcode", 0)
-            if not isinstance(code, int) or isinstance(code, bool):
+        code = data.get("errcode", 0 if minting else None)
+        if isinstance(code, bool) or not isinstance(code, int):
+            if minting:
                 raise self._unreadable("a token reply with a non-integer errcode", minting)
-            return data
+        elif minting or code != 0:
+            return data  # an error reply: its errcode is what the user must see, whatever else it holds
         problems = response_errors(data)
         if problems:
             raise self._unreadable("a reply that does not fit the API's response schema: "

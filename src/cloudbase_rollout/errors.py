@@ -28,8 +28,7 @@ ROLL_UPDATE_ERRORS: dict[int, ErrorCode] = {
     -1000: ErrorCode(
         "system error",
         "系统错误",
-        "WeChat reported a system error; the rollout may or may not have started. "
-        "Check the service's versions in the CloudBase console before running again.",
+        "WeChat reported a system error.",
     ),
     40014: ErrorCode(
         "invalid access_token",
@@ -77,6 +76,8 @@ ROLL_UPDATE_ERRORS: dict[int, ErrorCode] = {
 
 #: Errors of POST /cgi-bin/component/api_component_token (FACTS.md section 1).
 TOKEN_ERRORS: dict[int, ErrorCode] = {
+    -1: ErrorCode("system error", "系统繁忙,此时请开发者稍候再试",
+                  "WeChat is busy; the token call is retried with backoff, or run the step again later."),
     61004: ErrorCode(
         "access clientip is not registered",
         "IP 不在白名单",

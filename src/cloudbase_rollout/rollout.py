@@ -163,12 +163,13 @@ def parse_services(text: str) -> list[dict[str, str]]:
     return parsed
 
 
-def execute_all(targets: Sequence[Target], redactor: Redactor, on_secret: Callable[[str], None]) -> list[Outcome]:
+def execute_all(targets: Sequence[Target], redactor: Redactor, on_secret: Callable[[str], None],
+                on_retry: Callable[[str], None] = lambda _m: None) -> list[Outcome]:
     """Roll out every target through one Client, at most MAX_PARALLEL at a time.
 
     Daemon threads, so a cancelled step exits at once instead of waiting for calls.
     """
-    client = Client(targets[0].plan.call, redactor, on_secret=on_secret, pool_size=MAX_PARALLEL)
+    client = Client(targets[0].plan.call, redactor, on_secret=on_secret, on_retry=on_retry, pool_size=MAX_PARALLEL)
     outcomes = [Outcome(target) for target in targets]
     if len(outcomes) == 1:
         _roll(client, outcomes[0])
