@@ -102,7 +102,7 @@ CASES = [
          "image_info"),
     Case("image_info nested too deep", {"image": "", "image_tag": "", "image_info": DEEP}, "image_info"),
     Case("code_detail a string", {"code_detail": "\"str\""}, "code_detail"),
-    Case("mount_volume_info an object", {"mount_volume_info": "{}"}, "mount_volume_info"),
+    Case("mount_volume_info an object", {"mount_volume_info": "{\"name\": \"v\"}"}, "mount_volume_info"),
     Case("policy_detail unknown type", {"policy_detail": "[{\"policy_type\": \"gpu\", \"policy_threshold\": 50}]"},
          "policy_detail"),
     # request_file

@@ -72,8 +72,10 @@ def test_empty_strings_inside_objects_and_arrays_are_never_sent() -> None:
 
 
 def test_prune_walks_every_depth() -> None:
+    """Empty strings, and the objects and arrays they leave empty, are never sent; 0 and false are values."""
     assert request.prune({"a": "", "b": {"c": " ", "d": "x", "e": [{"f": ""}, "y"]}, "g": 0, "h": False}) == {
-        "b": {"d": "x", "e": [{}, "y"]}, "g": 0, "h": False}
+        "b": {"d": "x", "e": ["y"]}, "g": 0, "h": False}
+    assert request.prune({"code_detail": {}, "mount_volume_info": [], "policy_detail": [{}], "i": {"j": []}}) == {}
 
 
 def test_empty_fields_of_a_request_file_are_absent(tmp_path: Path) -> None:

@@ -347,3 +347,28 @@ def test_minting_credentials_must_come_together() -> None:
     found = problems(access_token="", component_appid="wx123")
     assert any(p.startswith("component_appsecret: is required") for p in found)
     assert any(p.startswith("component_verify_ticket: is required") for p in found)
+
+
+# -- one input, one problem (acceptance review) ------------------------------------------
+
+@pytest.mark.parametrize("image", ["https://ccr.ccs.tencentyun.com/ns/app:v1", "UPPER/Case:v1", "ccr.io/ns/app:bad tag"])
+def test_a_bad_image_is_one_problem_about_image(image: str) -> None:
+    found = problems(image=image)
+    assert len(found) == 1, found
+    assert found[0].startswith("image: ")
+
+
+def test_a_url_scheme_in_image_says_to_drop_it() -> None:
+    [found] = problems(image="https://ccr.ccs.tencentyun.com/ns/app:v1")
+    assert "without it" in found
+
+
+def test_a_control_character_is_one_problem() -> None:
+    found = problems(env_id="x\n::warning::X")
+    assert len(found) == 1, found
+    assert found[0].startswith("env_id: ")
+
+
+def test_every_bad_env_params_line_is_named_at_once() -> None:
+    [found] = problems(env_params="A=1\nbad line\nalso bad\nA=2")
+    assert "line 2" in found and "line 3" in found and "line 4: A repeats line 1" in found

@@ -51,6 +51,9 @@ def parse(reference: str) -> ImageRef:
     text = reference.strip()
     if not text or len(text) > 1024 or any(c.isspace() for c in text):
         raise ValueError(f"{reference!r} is not an image reference; expected e.g. ccr.ccs.tencentyun.com/ns/app:v1")
+    if "://" in text:
+        raise ValueError(f"{reference!r} has a URL scheme; write the reference without it, e.g. "
+                         "ccr.ccs.tencentyun.com/ns/app:v1")
     name, _, digest = text.partition("@")
     if digest and not _DIGEST.match(digest):
         raise ValueError(f"digest {digest!r} is not valid; expected e.g. sha256:<64 hex digits>")

@@ -161,17 +161,21 @@ def env_params(value: Any) -> str:
 def _env_lines(text: str) -> dict[str, str]:
     found: dict[str, str] = {}
     first_line: dict[str, int] = {}
+    bad: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         key, sep, val = line.partition("=")
         key = key.strip()
         if not sep or not ENV_KEY.match(key):
-            raise ValueError(f"line {number} {json.dumps(line[:60])} is not KEY=VALUE; expected one "
-                             "KEY=VALUE per line (KEY: letters, digits, _), or a JSON object")
-        if key in found:
-            raise ValueError(f"line {number}: {key} repeats line {first_line[key]}")
-        found[key], first_line[key] = val, number
+            bad.append(f"line {number} {json.dumps(line[:60])} is not KEY=VALUE")
+        elif key in found:
+            bad.append(f"line {number}: {key} repeats line {first_line[key]}")
+        else:
+            found[key], first_line[key] = val, number
+    if bad:
+        raise ValueError("; ".join(bad) + "; expected one KEY=VALUE per line (KEY: ASCII letters, digits, "
+                         "_ . -, not starting with a digit), or a JSON object")
     return found
 
 
@@ -252,12 +256,17 @@ def _read_request_file(name: str, workspace: Path, built: Built) -> dict[str, An
 
 
 def prune(value: Any) -> Any:
-    """Drop empty strings at every depth: the API never gets an empty field."""
+    """Drop empty strings, objects and arrays at every depth: the API never gets an empty field."""
     if isinstance(value, dict):
-        return {k: prune(v) for k, v in value.items() if not (isinstance(v, str) and v.strip() == "")}
+        pruned = {k: prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if not _empty(v)}
     if isinstance(value, list):
-        return [prune(v) for v in value]
+        return [v for v in (prune(v) for v in value) if not _empty(v)]
     return value
+
+
+def _empty(value: Any) -> bool:
+    return (isinstance(value, str) and value.strip() == "") or (isinstance(value, (dict, list)) and not value)
 
 
 def default_remark(env: Mapping[str, str]) -> str | None:

@@ -79,6 +79,9 @@ def _body(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
     """The body and its problems; convention warnings join built.warnings."""
     built = request.build(raw, env, workspace, overrides)
     problems = [*built.problems, *validate.request_problems(built.body, built.sources)]
+    if any(p.input in ("image", "image_tag") for p in built.problems):
+        # the image input was given but is wrong: "image_info is required" would only repeat it
+        problems = [p for p in problems if not (p.kind == "required" and p.input.startswith("image_info"))]
     if not problems:
         built.warnings += validate.convention_warnings(built.body)
     return built, problems

@@ -28,7 +28,11 @@ def request_problems(body: Mapping[str, Any], sources: Mapping[str, str] | None 
     """Every problem with a body, each naming the input it came from."""
     sources = sources or {}
     problems = [] if _fast_valid(body) else schema_problems(body, sources)
-    problems += [_named(path, msg, sources) for path, msg in rule_problems(body)]
+    reported = {p.input for p in problems}
+    for path, message in rule_problems(body):
+        problem = _named(path, message, sources)
+        if problem.input not in reported:  # one problem per input is enough to fix it
+            problems.append(problem)
     return problems
 
 
