@@ -351,7 +351,8 @@ def test_minting_credentials_must_come_together() -> None:
 
 # -- one input, one problem (acceptance review) ------------------------------------------
 
-@pytest.mark.parametrize("image", ["https://ccr.ccs.tencentyun.com/ns/app:v1", "UPPER/Case:v1", "ccr.io/ns/app:bad tag"])
+@pytest.mark.parametrize("image", ["https://ccr.ccs.tencentyun.com/ns/app:v1", "UPPER/Case:v1",
+                                   "ccr.io/ns/app:bad tag"])
 def test_a_bad_image_is_one_problem_about_image(image: str) -> None:
     found = problems(image=image)
     assert len(found) == 1, found
