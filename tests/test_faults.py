@@ -384,14 +384,16 @@ def test_https_with_a_trusted_certificate_succeeds(step, certificate, tls):
     assert server.requests == 1
 
 
-def test_untrusted_certificate_is_a_handshake_failure_retried(step, certificate, tls):
+def test_untrusted_certificate_fails_at_once_with_a_ca_bundle_hint(step, certificate, tls):
+    """Nothing was sent, but the same certificate fails the same way again: no retry."""
     server = TlsServer(certificate, "ok")
     tls.append(server)
-    result = step(good_inputs(server.url, max_attempts="2"))  # no CA bundle: verification fails
+    result = step(good_inputs(server.url, max_attempts="3"))  # no CA bundle: verification fails
     assert result.returncode == 1
-    assert server.connections == 2 and server.requests == 0
+    assert server.connections == 1 and server.requests == 0
     [error] = result.annotations("error")
-    assert "after 2 attempts, last error: could not connect" in error and "CERTIFICATE_VERIFY_FAILED" in error
+    assert "could not connect" in error and "CERTIFICATE_VERIFY_FAILED" in error
+    assert "REQUESTS_CA_BUNDLE" in error and MAY not in error
 
 
 def test_reset_during_handshake_is_retried(step, certificate, tls):

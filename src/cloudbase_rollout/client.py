@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -329,7 +330,11 @@ class Client:
         return TransportError(f"{self._where()} sent {what}. {suffix}", may_have_started=not minting)
 
     def _transport(self, error: requests.RequestException, minting: bool) -> Exception:
-        message = self._safe(f"{type(error).__name__}: {error}", 400)
+        message = self._safe(_reason(error), 400)
+        if _cert_rejected(error):  # the same certificate fails the same way on every attempt
+            return TransportError(f"could not connect to {self._where()}: its TLS certificate was not accepted "
+                                  f"({message}). Nothing was sent. Behind a TLS-inspecting proxy, point "
+                                  "REQUESTS_CA_BUNDLE at the proxy's CA bundle.", may_have_started=False)
         if _not_sent(error):
             return _Retryable(TransportError(f"could not connect to {self._where()}: {message}",
                                              may_have_started=False))
@@ -377,6 +382,31 @@ def _not_sent(error: requests.RequestException) -> bool:
             reason = reason.reason
         return isinstance(reason, NewConnectionError)
     return False
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The explicit chain below an error: args, urllib3's `reason`, `raise ... from`."""
+    chain = [error]
+    while len(chain) < 10:
+        current = chain[-1]
+        below = getattr(current, "reason", None) or current.__cause__
+        if below is None and current.args and isinstance(current.args[0], BaseException):
+            below = current.args[0]
+        if not isinstance(below, BaseException) or below in chain:
+            break
+        chain.append(below)
+    return chain
+
+
+def _reason(error: BaseException) -> str:
+    """The root cause in a few words ('[Errno 111] Connection refused'), not urllib3's pool wording."""
+    root = _causes(error)[-1]
+    text = re.sub(r"^\w+\(host=[^)]*\):\s*", "", str(root)) or type(root).__name__
+    return f"{type(root).__name__}: {text}"
+
+
+def _cert_rejected(error: BaseException) -> bool:
+    return any(isinstance(cause, ssl.SSLCertVerificationError) for cause in _causes(error))
 
 
 def _in_handshake(error: BaseException) -> bool:
