@@ -391,3 +391,13 @@ def test_plain_http_to_a_remote_host_is_refused_before_any_call(step: Step) -> N
     assert result.returncode == 2
     [(_, message)] = error_annotations(result)
     assert message.startswith("api_base_url: ") and "https" in message
+
+
+def test_outputs_that_cannot_be_written_after_a_rollout_say_not_to_run_again(emu, step, tmp_path):
+    result = step(good_inputs(emu.url), {"GITHUB_OUTPUT": str(tmp_path / "missing" / "output")})
+    assert result.returncode == 1
+    run_id = emu.state.rollouts[-1]["run_id"]
+    [error] = result.annotations("error")
+    assert error.startswith("::error title=Outputs not written::")
+    assert run_id in error and "Do not run this step again" in error
+    assert "Traceback" not in result.log

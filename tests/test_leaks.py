@@ -111,16 +111,28 @@ def test_servers_that_echo_secrets_are_redacted(tmp_path_factory):
 
 # -- the unexpected-error path ------------------------------------------------------
 
-def test_internal_error_after_a_minted_call_does_not_leak(tmp_path, scripted):
-    """GITHUB_OUTPUT names a file in a missing directory: writing outputs fails in a way no code expects."""
+def test_unwritable_outputs_after_a_minted_call_do_not_leak(tmp_path, scripted):
+    """GITHUB_OUTPUT names a file in a missing directory: writing outputs fails after the rollout."""
     server = scripted(err(42001, "expired"), minted(), ok("Run-internal"))
     missing = tmp_path / "no-such-dir" / "output"
     result = run_step(tmp_path, {**good_inputs(server.url), **MINT_INPUTS},
                       {"RUNNER_DEBUG": "1", "GITHUB_OUTPUT": str(missing)})
     assert result.returncode == 1
-    assert "title=cloudbase-rollout internal error" in result.stdout  # the generic handler answered
-    assert "Traceback" in result.stdout and "FileNotFoundError" in result.stdout
+    assert "title=Outputs not written" in result.stdout and "Run-internal" in result.stdout
     assert len(server.received) == 3  # the call and the mint really happened
+    assert_no_leak(result.stdout, result.stderr, "", result.summary)
+
+
+def test_internal_error_traceback_does_not_leak(tmp_path, scripted):
+    """A secret that is not UTF-8 (no runner sends one) breaks printing in a way no code expects."""
+    server = scripted(ok())
+    broken = "appsecret-\udcff-" + APPSECRET  # a raw 0xff byte in the environment
+    inputs = {**good_inputs(server.url), **MINT_INPUTS, "component_appsecret": broken}
+    result = run_step(tmp_path, inputs, {"RUNNER_DEBUG": "1"})
+    assert result.returncode == 1
+    assert "title=cloudbase-rollout internal error" in result.stdout  # the generic handler answered
+    assert "Traceback" in result.stdout
+    assert server.received == []
     assert_no_leak(result.stdout, result.stderr, "", result.summary)
 
 

@@ -131,8 +131,14 @@ def report(runner: Runner, outcomes: list[rollout.Outcome], batch: bool) -> int:
                        f"{reply.attempts} attempt(s))")
         elif outcome.error is not None:
             fail(runner, outcome.error, prefix)
-    runner.outputs(_outputs(outcomes, batch) if batch or not failed else {})
     runner.summary(summary_table([(o.target.plan.body, *_status(o)) for o in outcomes]))
+    try:
+        runner.outputs(_outputs(outcomes, batch) if batch or not failed else {})
+    except OSError as error:
+        started = ", ".join(f"{o.target.id} run_id {o.reply.run_id}" for o in outcomes if o.reply)
+        runner.error(f"could not write the step outputs ({error}). Rollouts started: {started}. Do not run "
+                     "this step again for them: that would start a second rollout.", title="Outputs not written")
+        return 1
     if failed:
         if batch:
             runner.log(f"{len(failed)} of {len(outcomes)} rollouts failed.")
