@@ -316,3 +316,21 @@ def test_deeply_nested_body_is_a_format_error_not_a_crash():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("length", ["99999999999", "lots"])
+def test_an_unbelievable_content_length_is_answered_at_once(length: str) -> None:
+    import http.client
+
+    server = Emulator(State("t")).start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+        connection.putrequest("POST", f"{API_PATH}?access_token=t")
+        connection.putheader("Content-Length", length)
+        connection.endheaders(b"{}")
+        reply = connection.getresponse()
+        assert reply.status == 413
+        connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -541,6 +541,18 @@ def test_default_version_remark_without_a_run_id() -> None:
     assert build(env=env, **BASE).body["version_remark"] == "octo/shop@4f6c2a1"
 
 
+def test_default_version_remark_with_only_the_repository() -> None:
+    assert build(env={"GITHUB_REPOSITORY": "octo/shop"}, **BASE).body["version_remark"] == "octo/shop"
+
+
+def test_image_with_another_upload_type_warns() -> None:
+    image = "ccr.ccs.tencentyun.com/ns/app:v1"
+    built = build(**{**BASE, "upload_type": "package", "package_name": "p", "package_version": "1", "image": image})
+    assert built.problems == []
+    assert any("upload_type is package" in w for w in built.warnings)
+    assert not any("upload_type" in w for w in build(**BASE, image=image).warnings)
+
+
 def test_no_version_remark_outside_github() -> None:
     assert "version_remark" not in build(env={"CI": "true"}, **BASE).body
 

@@ -119,6 +119,10 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, method: str) -> None:
         parts = urlsplit(self.path)
         raw = self._body()
+        if raw is None:
+            self.close_connection = True
+            self._send(413, _err(413, f"Content-Length must be an integer up to {MAX_BODY}"))
+            return
         if parts.path.startswith("/_emulator/"):
             self._control(method, parts.path, parse_qs(parts.query))
             return
@@ -132,9 +136,15 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, _err(404, f"no such path: {parts.path}"))
 
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(min(length, MAX_BODY)) if length > 0 else b""
+    def _body(self) -> bytes | None:
+        """The request body; None when its Content-Length is not one to wait for."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return None
+        if length > MAX_BODY:
+            return None
+        return self.rfile.read(length) if length > 0 else b""
 
     def _control(self, method: str, path: str, query: dict[str, list[str]]) -> None:
         state = self.state

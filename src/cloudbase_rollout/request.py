@@ -215,6 +215,10 @@ def _apply_image(built: Built, raw: Mapping[str, str]) -> None:
         except ValueError as error:
             built.problems.append(Problem("image_tag", str(error)))
             return
+    upload_type = built.body.get("upload_type")
+    if upload_type != "image":
+        built.warnings.append(f"{source} is given but upload_type is {upload_type}: image_info is sent, and "
+                              "CloudBase builds from the upload_type's source")
     if ref.server_addr is None:
         built.warnings.append(f"image {ref.image_url} names no registry host; CloudBase pulls "
                               "from the registry in the reference, e.g. ccr.ccs.tencentyun.com/ns/app")
@@ -272,9 +276,9 @@ def _empty(value: Any) -> bool:
 def default_remark(env: Mapping[str, str]) -> str | None:
     """repository@commit and the workflow run, so a console version leads back to its commit."""
     repo, sha = env.get("GITHUB_REPOSITORY", ""), env.get("GITHUB_SHA", "")
-    if not repo or not sha:
+    if not repo:
         return None
-    remark = f"{repo}@{sha[:7]}"
+    remark = f"{repo}@{sha[:7]}" if sha else repo
     run_id = env.get("GITHUB_RUN_ID", "")
     if run_id:
         server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
