@@ -63,6 +63,18 @@ def test_json_prints_the_whole_result(cli: Callable[..., Done], emu: Emulator) -
     assert TOKEN not in done.stdout
 
 
+def test_json_of_a_failure_keeps_wechats_errmsg_and_the_attempts(
+        cli: Callable[..., Done], script: Callable[..., ScriptedServer]) -> None:
+    server = script(err(-1, "busy"), err(40097, "invalid args"))
+    done = cli(*ARGS, "--api-base-url", server.url, "--json", env={"COMPONENT_ACCESS_TOKEN": TOKEN,
+                                                                  "CLOUDBASE_ROLLOUT_BACKOFF_BASE": "0.01"})
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert result["errcode"] == 40097 and result["errmsg"] == "invalid args" and result["result"] == "failed"
+    assert result["attempts"] == 2 and result["run_id"] is None and result["may_have_started"] is False
+    assert "参数错误" in result["error"]
+
+
 def test_token_comes_from_component_access_token(
         cli: Callable[..., Done], script: Callable[..., ScriptedServer]) -> None:
     server = script(ok("Env-token-run"))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cloudbase_rollout import __version__, rollout, schemas, settings
-from cloudbase_rollout.errors import InvalidInput, RolloutError
+from cloudbase_rollout.errors import ApiError, InvalidInput, RolloutError
 from cloudbase_rollout.redact import Redactor
 
 
@@ -110,13 +110,23 @@ def show(outcomes: list[rollout.Outcome], batch: bool, as_json: bool,
         reply, error = outcome.reply, outcome.error
         if error is not None:
             say(f"error: {outcome.target.id + ': ' if batch else ''}{error}")
-        results.append({"id": outcome.target.id, "errcode": reply.errcode if reply else getattr(error, "errcode", None),
-                        "errmsg": reply.errmsg if reply else str(error), "result": reply.result if reply else "failed",
-                        "run_id": reply.run_id if reply else None, "attempts": reply.attempts if reply else None,
-                        "request": outcome.target.plan.body})
+        results.append(_result(outcome))
         if reply is not None and not as_json:
             print(f"{outcome.target.id} {reply.run_id}" if batch else reply.run_id)
     if as_json:
         print(redactor(json.dumps(results if batch else results[0], ensure_ascii=False)))
     failed = [o.error for o in outcomes if o.error is not None]
     return max(e.exit_code for e in failed) if failed else 0
+
+
+def _result(outcome: rollout.Outcome) -> dict[str, object]:
+    """One service's result for --json: the API's fields, and `error` when it failed."""
+    reply, error = outcome.reply, outcome.error
+    result: dict[str, object] = {"id": outcome.target.id, "request": outcome.target.plan.body}
+    if reply is not None:
+        return {**result, "errcode": reply.errcode, "errmsg": reply.errmsg, "result": reply.result,
+                "run_id": reply.run_id, "attempts": reply.attempts, "error": None}
+    api = error if isinstance(error, ApiError) else None
+    return {**result, "errcode": api.errcode if api else None, "errmsg": api.errmsg if api else None,
+            "result": "failed", "run_id": None, "attempts": getattr(error, "attempts", 1),
+            "may_have_started": bool(getattr(error, "may_have_started", False)), "error": str(error)}
