@@ -20,7 +20,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -313,30 +313,7 @@ def _read_request(tls: ssl.SSLSocket) -> bytes:
     return data
 
 
-class Scripted(ScriptedServer):
-    """tests.loopback's scripted server, polling for shutdown every 20 ms instead of 500 ms
-    (a close per scenario adds up over a hundred runs)."""
-
-    def serve_forever(self, poll_interval: float = 0.02) -> None:
-        super().serve_forever(poll_interval)
-
-
-@pytest.fixture
-def fast_scripted() -> Iterator[Callable[..., ScriptedServer]]:
-    """Like conftest's `scripted`, with the quickly closing server."""
-    servers: list[ScriptedServer] = []
-
-    def make(*replies: Reply) -> ScriptedServer:
-        server = Scripted(list(replies))
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
-
-
-class ScriptedServer6(Scripted):
+class ScriptedServer6(ScriptedServer):
     """The scripted server on ::1."""
 
     address_family = socket.AF_INET6
@@ -346,7 +323,7 @@ class ScriptedServer6(Scripted):
         self.received = []
         self.lock = threading.Lock()
         ThreadingHTTPServer.__init__(self, ("::1", 0), _ScriptedHandler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     @property
     def url(self) -> str:
@@ -370,7 +347,7 @@ def play(scenario: Scenario, tmp: Path) -> Outcome:
     connections = 0
     closer: Callable[[], None] = lambda: None  # noqa: E731
     if scenario.target == "scripted":
-        server = Scripted(list(scenario.replies))
+        server = ScriptedServer(list(scenario.replies))
         url, closer, received = server.url, server.close, server.received
     elif scenario.target == "refused":
         url = f"http://127.0.0.1:{free_port()}"

@@ -15,9 +15,6 @@ import pytest
 
 from tests.conftest import good_inputs
 from tests.loopback import ok
-from tests.scenarios import fast_scripted
-
-scripted = fast_scripted
 
 DEEP = "[" * 100 + "]" * 100
 REPOSITORY = {"upload_type": "repository", "image": "", "image_tag": "", "repository_type": "github",

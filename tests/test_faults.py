@@ -38,12 +38,9 @@ from tests.scenarios import (
     Outcome,
     ScriptedServer6,
     TlsServer,
-    fast_scripted,
     make_certificate,
     outcome,
 )
-
-scripted = fast_scripted  # the quickly closing variant of conftest's fixture
 
 MAY = "The rollout may have started"
 BODY = {"env_id": "e", "version_name": "latest", "server_name": "api"}

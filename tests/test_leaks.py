@@ -30,12 +30,10 @@ from tests.scenarios import (
     SCENARIOS,
     SECRETS,
     TICKET,
-    fast_scripted,
     minted,
     outcome,
 )
 
-scripted = fast_scripted
 ROOT = Path(__file__).resolve().parents[1]
 CLI_ARGS = ["--env-id", "prod-6gxk23no5605e14f", "--server-name", "api", "--image",
             "ccr.ccs.tencentyun.com/ns/shop-api:v1", "--container-port", "80"]
