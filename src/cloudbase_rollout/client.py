@@ -385,17 +385,21 @@ def _not_sent(error: requests.RequestException) -> bool:
 
 
 def _causes(error: BaseException) -> list[BaseException]:
-    """The explicit chain below an error: args, urllib3's `reason`, `raise ... from`."""
-    chain = [error]
-    while len(chain) < 10:
-        current = chain[-1]
-        below = getattr(current, "reason", None) or current.__cause__
-        if below is None and current.args and isinstance(current.args[0], BaseException):
-            below = current.args[0]
-        if not isinstance(below, BaseException) or below in chain:
-            break
-        chain.append(below)
-    return chain
+    """An error and every error it explicitly wraps, depth first: `raise ... from`, urllib3's
+    `reason`, and args. Never __context__, so an unrelated earlier error cannot make a failure
+    after the request was sent look retryable."""
+    found: list[BaseException] = []
+
+    def visit(node: BaseException) -> None:
+        if len(found) >= 20 or any(node is seen for seen in found):
+            return
+        found.append(node)
+        for linked in (node.__cause__, getattr(node, "reason", None), *node.args):
+            if isinstance(linked, BaseException):
+                visit(linked)
+
+    visit(error)
+    return found
 
 
 def _reason(error: BaseException) -> str:
@@ -410,26 +414,13 @@ def _cert_rejected(error: BaseException) -> bool:
 
 
 def _in_handshake(error: BaseException) -> bool:
-    """True when the root failure was raised inside a TLS handshake (`do_handshake`).
-
-    Follows only explicit wrapping (args, urllib3's `reason`, `raise ... from`),
-    never __context__, so an unrelated earlier error cannot make a failure after
-    the request was sent look retryable.
-    """
-    todo: list[BaseException] = [error]
-    seen: set[int] = set()
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        tb = current.__traceback__
+    """True when a failure was raised inside a TLS handshake (`do_handshake`)."""
+    for cause in _causes(error):
+        tb = cause.__traceback__
         while tb is not None:
             if tb.tb_frame.f_code.co_name == "do_handshake":
                 return True
             tb = tb.tb_next
-        linked = (current.__cause__, getattr(current, "reason", None), *current.args)
-        todo += [item for item in linked if isinstance(item, BaseException)]
     return False
 
 

@@ -136,6 +136,14 @@ class Problem:
         return f"{self.input}: {self.message}"
 
 
+def unique(problems: list[Problem]) -> list[Problem]:
+    """Each problem once, in the order first seen."""
+    first: dict[str, Problem] = {}
+    for problem in problems:
+        first.setdefault(str(problem), problem)
+    return list(first.values())
+
+
 class InvalidInput(RolloutError):
     """Raised before any connection when the inputs cannot make a valid request."""
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from cloudbase_rollout import request, schemas, settings, validate
 from cloudbase_rollout.client import Client, Reply
-from cloudbase_rollout.errors import MAY_HAVE_STARTED, Cancelled, InvalidInput, Problem, RolloutError
+from cloudbase_rollout.errors import MAY_HAVE_STARTED, Cancelled, InvalidInput, Problem, RolloutError, unique
 from cloudbase_rollout.redact import Redactor
 from cloudbase_rollout.settings import CallSettings
 
@@ -70,7 +70,7 @@ def prepare(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
     built, body_problems = _body(raw, env, workspace, overrides)
     problems += body_problems
     if problems or call is None:
-        raise InvalidInput(_unique(problems))
+        raise InvalidInput(unique(problems))
     return Plan(built.body, call, built.warnings)
 
 
@@ -134,7 +134,7 @@ def prepare_all(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path)
             problems.append(Problem(f"{label} id", f"{target_id!r} repeats another entry; give each entry a unique id"))
         targets.append(Target(target_id, plan))
     if problems:
-        raise InvalidInput(_unique(problems))
+        raise InvalidInput(unique(problems))
     return targets
 
 
@@ -202,16 +202,6 @@ def _roll(client: Client, outcome: Outcome, slots: threading.BoundedSemaphore | 
     finally:
         if slots is not None:
             slots.release()
-
-
-def _unique(problems: list[Problem]) -> list[Problem]:
-    seen: set[str] = set()
-    out = []
-    for problem in problems:
-        if str(problem) not in seen:
-            seen.add(str(problem))
-            out.append(problem)
-    return out
 
 
 def install_cancel_handlers() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cloudbase_rollout import schemas
-from cloudbase_rollout.errors import Problem
+from cloudbase_rollout.errors import Problem, unique
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -41,15 +41,8 @@ def schema_problems(body: Mapping[str, Any], sources: Mapping[str, str]) -> list
 
     validator = Draft202012Validator(schemas.request_schema())
     errors = sorted(validator.iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path])
-    seen: set[str] = set()
-    problems = []
-    for error in errors:
-        for path, message in _explain(error):
-            problem = _named(path, message, sources, error.validator)
-            if str(problem) not in seen:
-                seen.add(str(problem))
-                problems.append(problem)
-    return problems
+    return unique([_named(path, message, sources, error.validator)
+                   for error in errors for path, message in _explain(error)])
 
 
 def response_errors(reply: Mapping[str, Any]) -> list[str]:
