@@ -4,7 +4,8 @@
 The generated module answers one question, fast and without importing any
 validator library: does this JSON value satisfy the schema?  It is the valid
 path of cloudbase_rollout.validate; jsonschema (Draft202012Validator) stays the
-reference and is imported only to explain a failure.
+reference and is imported only to explain a failure. Every schema/*.schema.json is compiled;
+is_valid's `which` is the file name without .schema.json ("request", "release.reply", ...).
 
     python scripts/gen_validator.py            # (re)write the module
     python scripts/gen_validator.py --check    # exit 1 when it is stale
@@ -39,13 +40,14 @@ import hashlib
 import json
 import re
 import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = {"request": "request.schema.json", "response": "response.schema.json"}
+SUFFIX = ".schema.json"
 OUTPUT = Path("src/cloudbase_rollout/_compiled.py")
 GENERATOR = "scripts/gen_validator.py"
 
@@ -88,11 +90,15 @@ class Compiler:
         self.needs_equal = False
         self.doc: dict[str, Any] = {}
         self.prefix = ""
+        # by_node is keyed by id(): every document must outlive the compiler, or a later
+        # document's node could reuse a freed id and be handed an earlier node's function.
+        self.documents: list[dict[str, Any]] = []
 
     # -- documents ---------------------------------------------------------
 
     def compile_document(self, prefix: str, doc: dict[str, Any]) -> str:
-        self.doc, self.prefix = doc, prefix
+        self.documents.append(doc)
+        self.doc, self.prefix = doc, re.sub(r"[^0-9A-Za-z_]+", "_", prefix)
         return self.function(doc, "#", f"_{prefix}")
 
     def resolve(self, ref: str) -> tuple[Any, str]:
@@ -413,11 +419,22 @@ def _wrap(text: str, first: int, indent: str = "    ", width: int = 116) -> Iter
     yield "})"
 
 
+def schema_files(schema_dir: Path) -> dict[str, str]:
+    """which -> file name, for every schema in schema_dir: a schema nobody compiles is a silent gap.
+
+    which is the file name without .schema.json ("request", "release.reply", ...).
+    """
+    files = sorted(p.name for p in schema_dir.glob(f"*{SUFFIX}") if p.is_file())
+    if not files:
+        raise SchemaError(f"{schema_dir}: no *{SUFFIX} files")
+    return {name.removesuffix(SUFFIX): name for name in files}
+
+
 def render(schema_dir: Path) -> str:
     compiler = Compiler()
     roots: dict[str, str] = {}
     digests = []
-    for which, filename in SCHEMAS.items():
+    for which, filename in schema_files(schema_dir).items():
         raw = (schema_dir / filename).read_bytes()
         digests.append(f"#   schema/{filename}  sha256 {hashlib.sha256(raw).hexdigest()}")
         doc = json.loads(raw)
@@ -434,9 +451,10 @@ def render(schema_dir: Path) -> str:
         '"""Validators compiled from schema/: the valid path, with no validator library to import.',
         "",
         "is_valid(which, instance) says whether a JSON value (as json.loads returns it) satisfies",
-        "schema/request.schema.json (which='request') or schema/response.schema.json",
-        "(which='response'), with the semantics of jsonschema's Draft202012Validator. It never",
-        "raises: anything unexpected answers False, and the caller then asks jsonschema.",
+        "schema/<which>.schema.json, with the semantics of jsonschema's Draft202012Validator.",
+        *textwrap.wrap(f"which is one of: {', '.join(roots)}.", width=100),
+        "It never raises: anything unexpected (an unknown which too) answers False, and the",
+        "caller then asks jsonschema.",
         '"""',
         "",
         "from __future__ import annotations",

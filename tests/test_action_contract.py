@@ -122,7 +122,9 @@ def test_outputs_run_id_result_and_the_request_sent(step: Step, emu: Emulator) -
     result = clean(step(good_inputs(emu.url)))
     assert result.returncode == 0, result.log
     [rollout] = emu.state.rollouts
-    assert set(result.outputs) == {"run_id", "result", "request"}
+    # version_name: the version rolled out, as given (resolved only when a status was read: wait)
+    assert set(result.outputs) == {"run_id", "result", "request", "version_name"}
+    assert result.outputs["version_name"] == "latest"
     assert result.outputs["run_id"] == rollout["run_id"]
     assert result.outputs["result"] == "succ"
     assert json.loads(result.outputs["request"]) == rollout["body"]

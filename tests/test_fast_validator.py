@@ -1,8 +1,10 @@
 """The compiled fast path (src/cloudbase_rollout/_compiled.py) against jsonschema, the reference.
 
 (a) the generated module is not stale relative to schema/ (and the check notices a change);
-(b) on a corpus of hand-written edge cases and seeded random mutations of valid bodies and
-    replies, `_compiled.is_valid` answers exactly what Draft202012Validator.is_valid answers;
+(b) for every schema in schema/ (the roll-update's and the neighbouring endpoints'), on hand-written
+    edge cases, systematic variations (each field removed, retyped, lengthened; unknown fields added)
+    and seeded random mutations of valid bodies and replies, `_compiled.is_valid` answers exactly what
+    Draft202012Validator.is_valid answers;
 (c) a successful rollout imports no validator library at all.
 """
 
@@ -14,7 +16,7 @@ import random
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +74,23 @@ def test_generated_module_is_standalone() -> None:
         "from cloudbase_rollout import _compiled\n"
         "assert _compiled.is_valid('request', {'env_id': 'e', 'version_name': 'latest', 'server_name': 's'})\n"
         "assert not _compiled.is_valid('request', {})\n"
+        "assert _compiled.is_valid('release.reply', {'errcode': 0, 'result': 'success'})\n"
+        "assert not _compiled.is_valid('versionlist.reply', {'errcode': 0})\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
+def test_every_schema_is_compiled_under_its_file_name() -> None:
+    """which is the file name without .schema.json, and each which runs its own document's root."""
+    assert set(_compiled.VALIDATORS) == set(WHICH)
+    for which, validator in _compiled.VALIDATORS.items():
+        assert validator.__name__ == "_" + which.replace(".", "_"), which
+
+
 # -- (b) agreement with jsonschema ---------------------------------------------
+
+WHICH = sorted(p.name.removesuffix(".schema.json") for p in (ROOT / "schema").glob("*.schema.json"))
 
 IMAGE_FULL: dict[str, Any] = {
     "env_id": "prod-6gxk23no5605e14f",
@@ -145,6 +158,37 @@ REPLY_SEEDS: list[dict[str, Any]] = [
     {"errcode": 85088, "errmsg": "no qbase privilege", "extra": [1, {"x": None}]},
 ]
 
+# The neighbouring endpoints (docs/spec/NEIGHBOURS.md): valid bodies and replies, varied below.
+RELEASE: dict[str, Any] = {"env_id": "prod-6gxk23no5605e14f", "server_name": "api", "release_version": "ss-006"}
+RELEASE_OK: dict[str, Any] = {"errcode": 0, "errmsg": "ok", "result": "success", "release_order_id": 26182}
+LIST: dict[str, Any] = {"env": "prod-6gxk23no5605e14f", "service_name": "api", "limit": 20, "offset": 0}
+ITEM: dict[str, Any] = {
+    "version_name": "api-007", "status": "normal", "created_time": "2020-12-08 20:56:10",
+    "updated_time": "2020-12-08 21:00:00", "flow_ratio": 100, "buildid": 12, "upload_type": "image",
+    "min_replicas": 0, "max_replicas": 5, "run_id": "1mz9GjJgyY53bh",
+}
+LIST_OK: dict[str, Any] = {"errcode": 0, "errmsg": "ok", "total": 2, "items": [
+    ITEM, {"version_name": "api-006", "status": "build_fail", "flow_ratio": 0}]}
+DETAIL: dict[str, Any] = {"env": "prod-6gxk23no5605e14f", "service_name": "api", "version_name": "api-007"}
+DETAIL_OK: dict[str, Any] = {
+    "errcode": 0, "errmsg": "ok", "status": "normal", "created_time": "2020-12-08 20:56:10",
+    "updated_time": "2020-12-08 21:00:00", "remark": "octo/shop@1a2b3c4", "image_url": "ccr.ccs.tencentyun.com/ns/a:v1",
+    "upload_type": "image", "cpu": 0.25, "mem": "0.5", "minnum": 0, "maxnum": 5, "policy_type": "cpu",
+    "policy_threshold": 60, "env_params": "{}", "version_ip": "10.0.0.1", "version_port": 80, "container_port": 80,
+    "dockerfile_path": "Dockerfile", "build_dir": ".", "package_name": "", "package_version": "", "repo_type": "",
+    "repo": "", "branch": "", "custom_logs": "stdout",
+}
+ERROR_REPLIES: list[dict[str, Any]] = [{"errcode": 40014, "errmsg": "invalid access_token"}, {"errcode": 45011}]
+NEIGHBOUR_SEEDS: dict[str, list[dict[str, Any]]] = {
+    "release.request": [RELEASE, {**RELEASE, "release_version": "v1.2_3"}],
+    "release.reply": [RELEASE_OK, {"errcode": 0, "result": "failed"}, *ERROR_REPLIES],
+    "versionlist.request": [LIST, {"env": "e", "service_name": "s"}],
+    "versionlist.reply": [LIST_OK, {"errcode": 0, "total": 0, "items": []}, *ERROR_REPLIES],
+    "versiondetail.request": [DETAIL],
+    "versiondetail.reply": [DETAIL_OK, {"errcode": 0, "status": "deploying"}, *ERROR_REPLIES],
+}
+ALL_SEEDS: dict[str, list[dict[str, Any]]] = {"request": SEEDS, "response": REPLY_SEEDS, **NEIGHBOUR_SEEDS}
+
 
 def with_(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A copy of base with the value at a dotted path (ints index lists) set, or removed for DELETE."""
@@ -161,41 +205,47 @@ def with_(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 DELETE = object()
+
+
+def each(*values: Any) -> tuple[Any, ...]:
+    """The values to try at one place (typed Any: they are of every JSON type on purpose)."""
+    return values
+
 NAN, INF = float("nan"), float("inf")
 
 # (which, instance): each chosen to sit on an edge of one keyword.
 EDGE_CASES: list[tuple[str, Any]] = [
     # not an object at all
-    *(("request", v) for v in (None, [], "env", 1, True, [MINIMAL])),
+    *(("request", v) for v in each(None, [], "env", 1, True, [MINIMAL])),
     ("request", {}),
     # required fields
     *(("request", with_(MINIMAL, name, DELETE)) for name in ("env_id", "version_name", "server_name")),
     # integers: bool is not an integer, 5.0 is; bounds are inclusive
     *(("request", with_(IMAGE_MINIMAL, "flow_ratio", v))
-      for v in (0, 100, -1, 101, True, False, 50.0, 50.5, "50", None, 1e2, NAN, INF, -0.0, 10**30)),
-    *(("request", with_(IMAGE_MINIMAL, "container_port", v)) for v in (1, 65535, 0, 65536, 80.0, True, "80")),
-    *(("request", with_(IMAGE_MINIMAL, "initial_delay_seconds", v)) for v in (0, -1, 3600, 0.0, -0.5, False)),
+      for v in each(0, 100, -1, 101, True, False, 50.0, 50.5, "50", None, 1e2, NAN, INF, -0.0, 10**30)),
+    *(("request", with_(IMAGE_MINIMAL, "container_port", v)) for v in each(1, 65535, 0, 65536, 80.0, True, "80")),
+    *(("request", with_(IMAGE_MINIMAL, "initial_delay_seconds", v)) for v in each(0, -1, 3600, 0.0, -0.5, False)),
     # booleans: 1 and "true" are not booleans
-    *(("request", with_(IMAGE_MINIMAL, "is_rebuild", v)) for v in (True, False, 1, 0, "true", None)),
-    *(("request", with_(IMAGE_MINIMAL, "image_info.is_public", v)) for v in (True, 1, "false")),
+    *(("request", with_(IMAGE_MINIMAL, "is_rebuild", v)) for v in each(True, False, 1, 0, "true", None)),
+    *(("request", with_(IMAGE_MINIMAL, "image_info.is_public", v)) for v in each(True, 1, "false")),
     # lengths count code points
-    *(("request", with_(MINIMAL, "env_id", v)) for v in ("", "a" * 128, "a" * 129, "bad id", "中文")),
-    *(("request", with_(MINIMAL, "version_remark", v)) for v in ("😀" * 1024, "😀" * 1025, "", "line\nline")),
-    *(("request", with_(MINIMAL, "env_params", v)) for v in ("{}", "x", "not json at all", "", 5)),
+    *(("request", with_(MINIMAL, "env_id", v)) for v in each("", "a" * 128, "a" * 129, "bad id", "中文")),
+    *(("request", with_(MINIMAL, "version_remark", v)) for v in each("😀" * 1024, "😀" * 1025, "", "line\nline")),
+    *(("request", with_(MINIMAL, "env_params", v)) for v in each("{}", "x", "not json at all", "", 5)),
     # patterns: Python's `$` also matches before one final newline, as in jsonschema
-    *(("request", with_(MINIMAL, "env_id", v)) for v in ("prod\n", "prod\n\n", "\nprod", "prod\r", "prod ")),
+    *(("request", with_(MINIMAL, "env_id", v)) for v in each("prod\n", "prod\n\n", "\nprod", "prod\r", "prod ")),
     *(("request", with_(IMAGE_MINIMAL, "cpu", v))
-      for v in ("0.25", "0", "16", "99.99", "0.255", "1.", ".5", "100", "-1", "0.5\n", "01", 0.5)),
-    *(("request", with_(IMAGE_MINIMAL, "min_num", v)) for v in ("0", "9", "10", "49", "50", "51", "07", "5 ", 5)),
+      for v in each("0.25", "0", "16", "99.99", "0.255", "1.", ".5", "100", "-1", "0.5\n", "01", 0.5)),
+    *(("request", with_(IMAGE_MINIMAL, "min_num", v)) for v in each("0", "9", "10", "49", "50", "51", "07", "5 ", 5)),
     *(("request", {**IMAGE_MINIMAL, "policy_type": "cpu", "policy_threshold": v})
-      for v in ("1", "999", "0", "1000", "60\n", "6O", 60)),
+      for v in each("1", "999", "0", "1000", "60\n", "6O", 60)),
     *(("request", with_(IMAGE_MINIMAL, "image_info.tag_name", v))
-      for v in ("v1", "_x", ".v1", "-v1", "a" * 128, "a" * 129, "v 1", "")),
+      for v in each("v1", "_x", ".v1", "-v1", "a" * 128, "a" * 129, "v 1", "")),
     *(("request", with_(IMAGE_MINIMAL, "image_info.image_url", v))
-      for v in ("a", "a b", "a\u00a0b", "a\tb", "", "x" * 1024, "x" * 1025, "host/app:v1\n")),
-    *(("request", with_(IMAGE_FULL, "mount_volume_info.0.mount_path", v)) for v in ("/", "data", "", "//x")),
+      for v in each("a", "a b", "a\u00a0b", "a\tb", "", "x" * 1024, "x" * 1025, "host/app:v1\n")),
+    *(("request", with_(IMAGE_FULL, "mount_volume_info.0.mount_path", v)) for v in each("/", "data", "", "//x")),
     # enums and the if/then rules of upload_type and policy_type
-    *(("request", with_(IMAGE_MINIMAL, "upload_type", v)) for v in ("docker", "IMAGE", 1, None, ["image"])),
+    *(("request", with_(IMAGE_MINIMAL, "upload_type", v)) for v in each("docker", "IMAGE", 1, None, ["image"])),
     ("request", with_(IMAGE_MINIMAL, "image_info", DELETE)),
     ("request", with_(IMAGE_MINIMAL, "image_info", {})),
     ("request", with_(IMAGE_MINIMAL, "image_info", {"repository_name": "ns/app"})),
@@ -215,24 +265,83 @@ EDGE_CASES: list[tuple[str, Any]] = [
     ("request", with_(IMAGE_FULL, "mount_volume_info.0.nfs_volumes.0.bogus", True)),
     # nested structures: wrong container types, empty arrays, array items
     *(("request", with_(IMAGE_FULL, "mount_volume_info", v))
-      for v in ([], {}, [{}], [None], [[]], "[]", [{"name": ""}], [{"nfs_volumes": []}], [{"nfs_volumes": {}}])),
+      for v in each([], {}, [{}], [None], [[]], "[]", [{"name": ""}], [{"nfs_volumes": []}], [{"nfs_volumes": {}}])),
     *(("request", with_(IMAGE_FULL, "policy_detail", v))
-      for v in ([], [{}], [{"policy_type": "cpu"}], [{"policy_type": "cpu", "policy_threshold": 0}],
+      for v in each([], [{}], [{"policy_type": "cpu"}], [{"policy_type": "cpu", "policy_threshold": 0}],
                 [{"policy_type": "cpu", "policy_threshold": 60.0}], [{"policy_type": "cpu", "policy_threshold": True}],
                 [{"policy_type": "cpu", "policy_threshold": "60"}], [{"policy_type": "gpu", "policy_threshold": 60}],
                 [{"policy_type": "cpu", "policy_threshold": 1000}], {"policy_type": "cpu"})),
     *(("request", with_(REPOSITORY, "code_detail", v))
-      for v in ({}, {"name": {}}, {"name": "web"}, {"name": {"full_name": ""}}, {"url": ""}, [], None)),
+      for v in each({}, {"name": {}}, {"name": "web"}, {"name": {"full_name": ""}}, {"url": ""}, [], None)),
     # replies
-    *(("response", v) for v in (None, [], "ok", {}, {"errmsg": "ok"})),
-    *(("response", with_(REPLY_OK, "errcode", v)) for v in (0.0, 0.5, False, True, "0", None, -1, 10**20)),
+    *(("response", v) for v in each(None, [], "ok", {}, {"errmsg": "ok"})),
+    *(("response", with_(REPLY_OK, "errcode", v)) for v in each(0.0, 0.5, False, True, "0", None, -1, 10**20)),
     *(("response", with_(REPLY_OK, name, DELETE)) for name in ("run_id", "result", "errmsg")),
     *(("response", with_(REPLY_OK, "run_id", v))
-      for v in ("", "a" * 128, "a" * 129, "abc\n", "abc\n\n", "a b", "a/b", "\u0665", 12)),
-    *(("response", with_(REPLY_OK, "result", v)) for v in ("", "x" * 64, "x" * 65, None, "fail")),
+      for v in each("", "a" * 128, "a" * 129, "abc\n", "abc\n\n", "a b", "a/b", "\u0665", 12)),
+    *(("response", with_(REPLY_OK, "result", v)) for v in each("", "x" * 64, "x" * 65, None, "fail")),
     ("response", with_(REPLY_OK, "errmsg", 5)),
     ("response", {"errcode": 40014}),
     ("response", {"errcode": 40014, "run_id": "bad id"}),
+    # releasecloudbaserunversion: a concrete, plain version name; never latest
+    *(("release.request", v) for v in each(None, [], "ss-006", {}, [RELEASE])),
+    *(("release.request", with_(RELEASE, name, DELETE)) for name in ("env_id", "server_name", "release_version")),
+    *(("release.request", with_(RELEASE, "release_version", v))
+      for v in each("latest", "Latest", "latest\n", "ss-006\n", "ss-006\n\n", "ss 006", "a" * 128, "a" * 129, "",
+                "版本", "v1.0", "_", "0", "latest-1", "A.b_c-1", 6, 6.0, True, None, ["ss-006"])),
+    *(("release.request", with_(RELEASE, "env_id", v)) for v in each("a.b", "a" * 128, "a" * 129, "e\n", 1, False)),
+    ("release.request", {**RELEASE, "version_name": "ss-006"}),
+    ("release.request", {**RELEASE, "access_token": "x"}),
+    *(("release.reply", v) for v in each(None, [], {}, {"errmsg": "ok"}, "ok")),
+    *(("release.reply", with_(RELEASE_OK, "errcode", v)) for v in each(0.0, 0.5, False, True, "0", None, -1, 45009)),
+    *(("release.reply", with_(RELEASE_OK, name, DELETE)) for name in ("result", "release_order_id", "errmsg")),
+    *(("release.reply", with_(RELEASE_OK, "release_order_id", v))
+      for v in each(0, -1, 26182.0, 26182.5, 2**53 - 1, 2**53, True, "26182", None, NAN, INF, [1])),
+    *(("release.reply", with_(RELEASE_OK, "result", v))
+      for v in each("", "failed", "succ", "x" * 64, "x" * 65, 1, None)),
+    *(("release.reply", {"errcode": 85088, "release_order_id": v}) for v in each(1.5, -1, "x", True, None)),
+    *(("release.reply", {"errcode": 85088, "result": v}) for v in each("x" * 65, 1)),
+    # getcsversionlist: env and service_name (not env_id / server_name), integer paging
+    *(("versionlist.request", with_(LIST, name, DELETE)) for name in ("env", "service_name", "limit", "offset")),
+    *(("versionlist.request", with_(LIST, "limit", v)) for v in each(0, 1, 100, 101, 20.0, 20.5, True, "20", None, -1)),
+    *(("versionlist.request", with_(LIST, "offset", v)) for v in each(0, -1, 10**12, 0.5, 3.0, False, "0")),
+    *(("versionlist.request", with_(LIST, "service_name", v)) for v in each("", "a b", "a" * 128, "a" * 129, "api\n")),
+    ("versionlist.request", {"env_id": "e", "server_name": "s"}),
+    ("versionlist.request", {**LIST, "env_id": "e"}),
+    *(("versionlist.reply", with_(LIST_OK, "items", v))
+      for v in each([], [{}], [None], [[]], "[]", {}, None, [{"version_name": "a"}], [ITEM] * 50,
+                [{"version_name": "a", "extra": {"deep": [1]}}], [{"status": "normal"}])),
+    *(("versionlist.reply", with_(LIST_OK, "items.0.version_name", v))
+      for v in each("", "a" * 128, "a" * 129, "api-007\n", "api 007", "api/007", "<b>", "版本", 7, None)),
+    *(("versionlist.reply", with_(LIST_OK, "items.1.status", v))
+      for v in each("", "x" * 64, "x" * 65, 5, None, "Build Fail")),
+    *(("versionlist.reply", with_(LIST_OK, "items.0.flow_ratio", v)) for v in each(0, 50.5, -1, 1e3, True, "50", None)),
+    *(("versionlist.reply", with_(LIST_OK, "items.0.created_time", v)) for v in each("", "x" * 65, 1607431770, None)),
+    *(("versionlist.reply", with_(LIST_OK, "items.0.run_id", v)) for v in each("a" * 128, "a" * 129, 5)),
+    *(("versionlist.reply", with_(LIST_OK, "items.0.buildid", v)) for v in each("x", None, [1], {"a": 1})),
+    *(("versionlist.reply", with_(LIST_OK, "total", v)) for v in each(0, -1, 2.0, 2.5, True, "2", None)),
+    *(("versionlist.reply", with_(LIST_OK, name, DELETE)) for name in ("items", "total", "errmsg")),
+    *(("versionlist.reply", {"errcode": 40097, "items": v}) for v in each([], [{}], "x", None)),
+    ("versionlist.reply", {"errcode": 0}),
+    # getcsversiondetail
+    *(("versiondetail.request", with_(DETAIL, name, DELETE)) for name in ("env", "service_name", "version_name")),
+    *(("versiondetail.request", with_(DETAIL, "version_name", v))
+      for v in each("latest", "a", "0", "v1.0", "A_b-c.d", "a" * 128, "a" * 129, "", "a b", "a\n", 7, None)),
+    *(("versiondetail.request", with_(DETAIL, "env", v)) for v in each("e_1-x", "E", "a" * 128, "a" * 129, "a.b", "")),
+    ("versiondetail.request", {**DETAIL, "limit": 1}),
+    ("versiondetail.request", {**DETAIL, "env": True}),
+    *(("versiondetail.reply", with_(DETAIL_OK, "status", v))
+      for v in each("", "x" * 64, "x" * 65, 5, None, ["normal"])),
+    *(("versiondetail.reply", with_(DETAIL_OK, name, v)) for name in ("created_time", "updated_time")
+      for v in each("", "x" * 65, 1, None)),
+    *(("versiondetail.reply", with_(DETAIL_OK, "remark", v)) for v in each("", "x" * 5000, 5, None)),
+    *(("versiondetail.reply", with_(DETAIL_OK, name, v)) for name in ("cpu", "minnum", "env_params")
+      for v in each(None, "x", 1.5, [], {})),
+    *(("versiondetail.reply", with_(DETAIL_OK, name, DELETE)) for name in ("status", "created_time", "errcode")),
+    *(("versiondetail.reply", with_(DETAIL_OK, "errcode", v)) for v in each(0.0, False, 40014, "0")),
+    *(("versiondetail.reply", {"errcode": 40014, "status": v}) for v in each("x" * 65, 5)),
+    ("versiondetail.reply", {"errcode": 0}),
+    ("versiondetail.reply", {"errcode": 0, "status": "normal", "unknown": {"a": [1]}}),
 ]
 
 VALUE_POOL: list[Any] = [
@@ -241,7 +350,13 @@ VALUE_POOL: list[Any] = [
     "60", "image", "repository", "package", "cpu", "mem", "github", "/data", "data", "😀",
     [], {}, [1], ["x"], {"a": 1}, {"image_url": "nginx"}, [{"policy_type": "cpu", "policy_threshold": 60}],
 ]
+NEIGHBOUR_POOL: list[Any] = [
+    "ss-006", "latest", "success", "failed", "normal", "build_fail", "2020-12-08 20:56:10", "a" * 65, "a b",
+    26182, 26182.5, 2**53, 20, 0, -1, 1.0, True, None, "", "x\n", [ITEM], [{}], {}, [],
+]
 UNKNOWN_KEYS = ["access_token", "foo", "Env_id", "image", "tag", "name ", "run_id"]
+#: Values of every JSON type (and the integer / bool / float edges) that a field is swapped for.
+PROBES: list[Any] = [None, True, False, 0, -1, 1.5, 2.0, "", "x", "a b", "x\n", "x" * 129, [], {}, [{}], {"k": 1}]
 
 
 def paths(node: Any, prefix: str = "") -> Iterator[str]:
@@ -275,17 +390,17 @@ def get(node: Any, path: str) -> Any:
     return node
 
 
-def mutate(rng: random.Random, body: dict[str, Any]) -> dict[str, Any]:
+def mutate(rng: random.Random, body: dict[str, Any], pool: list[Any] = VALUE_POOL) -> dict[str, Any]:
     out = copy.deepcopy(body)
     kind = rng.choice(["replace", "replace", "replace", "delete", "unknown", "string", "upload_type", "drop_url"])
     all_paths = list(paths(out))
     if kind == "replace" and all_paths:
-        return with_(out, rng.choice(all_paths), copy.deepcopy(rng.choice(VALUE_POOL)))
+        return with_(out, rng.choice(all_paths), copy.deepcopy(rng.choice(pool)))
     if kind == "delete" and all_paths:
         return with_(out, rng.choice(all_paths), DELETE)
     if kind == "unknown":
         where = rng.choice(list(containers(out)))
-        get(out, where)[rng.choice(UNKNOWN_KEYS)] = copy.deepcopy(rng.choice(VALUE_POOL))
+        get(out, where)[rng.choice(UNKNOWN_KEYS)] = copy.deepcopy(rng.choice(pool))
         return out
     if kind == "string":
         strings = [p for p in all_paths if isinstance(get(out, p), str)]
@@ -315,44 +430,80 @@ def random_corpus() -> list[tuple[str, Any]]:
         for _ in range(rng.choice([1, 1, 2])):
             reply = mutate(rng, reply)
         corpus.append(("response", reply))
+    for which, seeds in NEIGHBOUR_SEEDS.items():
+        corpus += [(which, seed) for seed in seeds]
+        for _ in range(300):
+            instance = rng.choice(seeds)
+            for _ in range(rng.choice([1, 1, 2, 3])):
+                instance = mutate(rng, instance, NEIGHBOUR_POOL)
+            corpus.append((which, instance))
     return corpus
+
+
+def variations(seed: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Each field of seed, at every depth, removed, swapped for each probe, and its text edited;
+    an unknown field added to each object."""
+    for path in paths(seed):
+        yield with_(seed, path, DELETE)
+        for probe in PROBES:
+            yield with_(seed, path, copy.deepcopy(probe))
+        value = get(seed, path)
+        if isinstance(value, str):
+            for edit in (value + "\n", value + "\n\n", " " + value, value * 20, value[:1], value.upper()):
+                yield with_(seed, path, edit)
+    for where in containers(seed):
+        for key in UNKNOWN_KEYS[:3]:
+            out = copy.deepcopy(seed)
+            get(out, where)[key] = "x"
+            yield out
+
+
+def systematic_corpus() -> list[tuple[str, Any]]:
+    return [(which, v) for which, seeds in ALL_SEEDS.items() for seed in seeds for v in variations(seed)]
 
 
 @pytest.fixture(scope="module")
 def reference() -> dict[str, Draft202012Validator]:
-    return {"request": Draft202012Validator(schemas.request_schema()),
-            "response": Draft202012Validator(schemas.response_schema())}
+    return {which: Draft202012Validator(schemas.load(f"{which}.schema.json")) for which in WHICH}
+
+
+def test_every_schema_has_seeds() -> None:
+    assert set(ALL_SEEDS) == set(WHICH)
 
 
 def test_seeds_are_valid(reference: dict[str, Draft202012Validator]) -> None:
-    for seed in SEEDS:
-        assert reference["request"].is_valid(seed), list(reference["request"].iter_errors(seed))
-        assert _compiled.is_valid("request", seed)
-    for reply in REPLY_SEEDS:
-        assert reference["response"].is_valid(reply)
-        assert _compiled.is_valid("response", reply)
+    for which, seeds in ALL_SEEDS.items():
+        for seed in seeds:
+            assert reference[which].is_valid(seed), (which, list(reference[which].iter_errors(seed)))
+            assert _compiled.is_valid(which, seed), which
 
 
-@pytest.mark.parametrize("corpus_name", ["edge cases", "seeded mutations"])
+CORPORA: dict[str, Callable[[], list[tuple[str, Any]]]] = {
+    "edge cases": lambda: EDGE_CASES, "seeded mutations": random_corpus, "systematic variations": systematic_corpus}
+#: Each schema must get at least this many valid and this many invalid instances from each corpus.
+MINIMUM = {"edge cases": 10, "seeded mutations": 40, "systematic variations": 10}
+
+
+@pytest.mark.parametrize("corpus_name", list(CORPORA))
 def test_fast_path_agrees_with_jsonschema(corpus_name: str, reference: dict[str, Draft202012Validator]) -> None:
-    corpus = EDGE_CASES if corpus_name == "edge cases" else random_corpus()
+    corpus = CORPORA[corpus_name]()
     disagreements = []
-    counts = {(which, verdict): 0 for which in ("request", "response") for verdict in (True, False)}
+    counts = {(which, verdict): 0 for which in WHICH for verdict in (True, False)}
     for which, instance in corpus:
         expected = reference[which].is_valid(instance)
         counts[(which, expected)] += 1
         if _compiled.is_valid(which, instance) != expected:
             disagreements.append(f"{which}: jsonschema says {expected} for {instance!r}"[:400])
     assert not disagreements, f"{len(disagreements)} disagreement(s):\n" + "\n".join(disagreements[:20])
-    # The corpus must really exercise both answers for both schemas.
-    minimum = 10 if corpus_name == "edge cases" else 40
-    assert all(n >= minimum for n in counts.values()), counts
+    # The corpus must really exercise both answers for every schema.
+    thin = {key: n for key, n in counts.items() if n < MINIMUM[corpus_name]}
+    assert not thin, f"too few instances with these verdicts: {thin}"
 
 
 def test_corpus_size() -> None:
-    """The agreement tests above cover at least 200 bodies and replies, valid and invalid."""
-    assert len(EDGE_CASES) >= 150
-    assert len(EDGE_CASES) + len(random_corpus()) >= 1000
+    """The agreement tests above cover thousands of bodies and replies, valid and invalid."""
+    assert len(EDGE_CASES) >= 350
+    assert len(EDGE_CASES) + len(random_corpus()) + len(systematic_corpus()) >= 5000
 
 
 def test_is_valid_never_raises() -> None:

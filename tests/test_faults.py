@@ -20,7 +20,10 @@ from pathlib import Path
 import pytest
 
 from cloudbase_rollout import API_PATH, TOKEN_PATH
-from cloudbase_rollout.client import MAX_REPLY_BYTES, RETRY_AFTER_CAP, Client
+from cloudbase_rollout import cloudrun
+from cloudbase_rollout.api import WeChat
+from cloudbase_rollout.retry import RETRY_AFTER_CAP
+from cloudbase_rollout.transport import MAX_REPLY_BYTES
 from cloudbase_rollout.errors import ROLL_UPDATE_ERRORS, TOKEN_ERRORS, ApiError, TransportError
 from cloudbase_rollout.redact import Redactor
 from cloudbase_rollout.settings import CallSettings
@@ -146,11 +149,11 @@ def test_5xx_is_one_request_and_may_have_started(run, status):
 
 
 @pytest.mark.parametrize(("name", "says"), [
-    ("200-not-json", "a reply that is not a JSON object: <html>hello</html>"),
-    ("200-json-array", "a reply that is not a JSON object: [1, 2, 3]"),
+    ("200-not-json", "a reply that is not a JSON object (HTTP 200, no Content-Type): <html>hello</html>"),
+    ("200-json-array", "a reply that is not a JSON object (HTTP 200, no Content-Type): [1, 2, 3]"),
     ("200-json-without-errcode", "'errcode' is a required property"),
     ("succ-missing", "'result' is a required property"),
-    ("200-deeply-nested", "a reply that is not a JSON object: [[[["),
+    ("200-deeply-nested", "a reply that is not a JSON object (HTTP 200, no Content-Type): [[[["),
     ("errcode-0-not-succ", "errcode 0 without result succ (result 'fail')"),
 ])
 def test_unreadable_200_is_one_request_and_may_have_started(run, name, says):
@@ -161,6 +164,14 @@ def test_unreadable_200_is_one_request_and_may_have_started(run, name, says):
     assert MAY in o.error
     assert "Traceback" not in o.result.log
     no_outputs(o)
+
+
+def test_a_non_json_reply_names_its_http_status_and_content_type(scripted, step):
+    server = scripted(Reply(200, "<html>gateway</html>", {"Content-Type": "text/html; charset=utf-8"}))
+    result = step(good_inputs(server.url))
+    assert result.returncode == 1
+    [error] = result.annotations("error")
+    assert "not a JSON object (HTTP 200, text/html; charset=utf-8): <html>gateway</html>" in error
 
 
 def test_slow_server_past_timeout_is_one_request(run):
@@ -416,17 +427,17 @@ def test_tls_error_after_the_request_was_sent_is_not_retried(step, certificate, 
 
 # -- Retry-After cap and backoff, in-process against a real loopback server ------
 
-def client_for(url: str, sleeps: list[float], attempts: int = 3, timeout: float = 5) -> Client:
-    client = Client(CallSettings(url, timeout, attempts, False, TOKEN, None), Redactor(), sleep=sleeps.append)
-    client.backoff_base = 1.0
-    return client
+def client_for(url: str, sleeps: list[float], attempts: int = 3, timeout: float = 5) -> WeChat:
+    api = WeChat(CallSettings(url, timeout, attempts, False, TOKEN, None), Redactor(), sleep=sleeps.append)
+    api.backoff_base = 1.0
+    return api
 
 
 def test_retry_after_is_capped(scripted):
     server = scripted(Reply(503, "busy", {"Retry-After": "3600"}), Reply(429, "", {"Retry-After": "99999999999"}),
                       ok("Run-capped"))
     sleeps: list[float] = []
-    reply = client_for(server.url, sleeps).roll_update(BODY)
+    reply = cloudrun.roll_update(client_for(server.url, sleeps), BODY)
     assert reply.run_id == "Run-capped" and reply.attempts == 3
     assert sleeps == [RETRY_AFTER_CAP, RETRY_AFTER_CAP]
 
@@ -435,7 +446,7 @@ def test_retry_after_http_date_is_honoured(scripted):
     when = email.utils.formatdate(time.time() + 5, usegmt=True)
     server = scripted(Reply(503, "", {"Retry-After": when}), ok())
     sleeps: list[float] = []
-    client_for(server.url, sleeps).roll_update(BODY)
+    cloudrun.roll_update(client_for(server.url, sleeps), BODY)
     [slept] = sleeps
     assert 3.0 <= slept <= 5.0
 
@@ -444,7 +455,7 @@ def test_retry_after_http_date_is_honoured(scripted):
 def test_unusable_retry_after_falls_back_to_backoff(scripted, value):
     server = scripted(Reply(503, "", {"Retry-After": value}), ok())
     sleeps: list[float] = []
-    client_for(server.url, sleeps).roll_update(BODY)
+    cloudrun.roll_update(client_for(server.url, sleeps), BODY)
     [slept] = sleeps
     assert 0.5 <= slept <= 1.0  # first backoff step, with jitter
 
@@ -452,7 +463,7 @@ def test_unusable_retry_after_falls_back_to_backoff(scripted, value):
 def test_backoff_is_exponential_with_jitter(scripted):
     server = scripted(err(-1), err(-1), err(-1), err(-1), ok())
     sleeps: list[float] = []
-    reply = client_for(server.url, sleeps, attempts=5).roll_update(BODY)
+    reply = cloudrun.roll_update(client_for(server.url, sleeps, attempts=5), BODY)
     assert reply.attempts == 5 and len(server.received) == 5
     assert len(sleeps) == 4
     for step_number, slept in enumerate(sleeps):
@@ -462,10 +473,10 @@ def test_backoff_is_exponential_with_jitter(scripted):
 def test_in_process_errors_are_typed(scripted):
     server = scripted(err(40097, "bad"), Reply(502, "gw"))
     with pytest.raises(ApiError) as api:
-        client_for(server.url, []).roll_update(BODY)
+        cloudrun.roll_update(client_for(server.url, []), BODY)
     assert api.value.errcode == 40097 and not api.value.may_have_started
     with pytest.raises(TransportError) as transport:
-        client_for(server.url, []).roll_update(BODY)
+        cloudrun.roll_update(client_for(server.url, []), BODY)
     assert transport.value.may_have_started
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from cloudbase_rollout import schemas
+from cloudbase_rollout import _compiled, schemas
 from cloudbase_rollout.errors import ROLL_UPDATE_ERRORS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,8 +75,8 @@ def parse_spec(text: str) -> Spec:
         elif line.startswith("错误码 错误码取值"):
             i += 1
             while i < len(lines) and lines[i].strip() and not lines[i].startswith("#"):
-                code, rest = lines[i].strip().split(maxsplit=1)
-                errors[int(code)] = rest
+                code, written = lines[i].strip().split(maxsplit=1)
+                errors[int(code)] = written
                 i += 1
             continue
         i += 1
@@ -296,3 +296,156 @@ def test_the_installed_package_reads_its_own_schemas(wheel: Path, tmp_path: Path
     assert Path(module).is_relative_to(tmp_path), "imported from the unpacked wheel"
     assert Path(schema_dir) == tmp_path / "cloudbase_rollout" / "schema"
     assert count == len(schemas.body_fields())
+
+
+# -- the neighbouring endpoints (docs/spec/NEIGHBOURS.md sections 1-3) -------------------------------
+
+NEIGHBOURS = ROOT / "docs" / "spec" / "NEIGHBOURS.md"
+#: Section number of NEIGHBOURS.md -> the schema/ prefix of its endpoint.
+ENDPOINTS = {1: "release", 2: "versionlist", 3: "versiondetail"}
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class Section:
+    fields: list[Field]
+    text: str
+
+
+def parse_neighbours(text: str) -> dict[int, Section]:
+    """`## N. title` sections; in each, the rows of its markdown table (header and --- rule skipped)."""
+    sections: dict[int, Section] = {}
+    for chunk in re.split(r"^## ", text, flags=re.MULTILINE)[1:]:
+        number = re.match(r"(\d+)\.", chunk)
+        if not number:
+            continue
+        rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+                for line in chunk.splitlines() if line.startswith("|")]
+        fields = [Field(name, kind, required.startswith("yes")) for name, kind, required, _ in rows[2:]]
+        sections[int(number[1])] = Section(fields, chunk)
+    return sections
+
+
+def backticked(section: Section, start: str, stop: str) -> list[str]:
+    """The `names` written between two phrases of a section (a trailing [] dropped)."""
+    text = section.text.split(start, 1)[1].split(stop, 1)[0]
+    return [name.removesuffix("[]") for name in re.findall(r"`([^`]+)`", text)]
+
+
+def neighbour_schema(name: str) -> dict[str, Any]:
+    return schemas.load(f"{name}.schema.json")
+
+
+@pytest.fixture(scope="module")
+def neighbours() -> dict[int, Section]:
+    return parse_neighbours(NEIGHBOURS.read_text(encoding="utf-8"))
+
+
+def test_the_parser_sees_the_three_body_tables(neighbours: dict[int, Section]) -> None:
+    assert [len(neighbours[n].fields) for n in ENDPOINTS] == [3, 4, 3]
+    assert all(f.type in TYPES for n in ENDPOINTS for f in neighbours[n].fields)
+
+
+@pytest.mark.parametrize(("section", "name"), ENDPOINTS.items())
+def test_request_schema_has_exactly_the_documented_body_fields(
+        neighbours: dict[int, Section], section: int, name: str) -> None:
+    schema = neighbour_schema(f"{name}.request")
+    fields = neighbours[section].fields
+    assert list(schema["properties"]) == [f.name for f in fields], "same fields, same order"
+    assert sorted(schema["required"]) == sorted(f.name for f in fields if f.required)
+    assert schema["additionalProperties"] is False
+    for f in fields:
+        assert _json_type(schema["properties"][f.name]) == TYPES[f.type], f.name
+
+
+def test_release_reply_knows_result_and_release_order_id(neighbours: dict[int, Section]) -> None:
+    documented = backticked(neighbours[1], "Reply:", "Example reply")
+    assert {"result", "release_order_id"} <= set(documented)
+    properties = neighbour_schema("release.reply")["properties"]
+    assert properties["result"]["type"] == "string"
+    assert properties["release_order_id"]["type"] in ("number", "integer")
+
+
+def test_versionlist_reply_knows_total_and_every_item_field(neighbours: dict[int, Section]) -> None:
+    assert {"total", "items"} <= set(backticked(neighbours[2], "Reply:", "each"))
+    item_fields = backticked(neighbours[2], "each", "Times are")
+    assert {"version_name", "status", "created_time", "flow_ratio", "updated_time"} <= set(item_fields)
+    properties = neighbour_schema("versionlist.reply")["properties"]
+    assert properties["total"]["type"] == "integer"
+    assert properties["items"]["type"] == "array"
+    item = properties["items"]["items"]
+    assert set(item_fields) <= set(item["properties"]), set(item_fields) - set(item["properties"])
+    assert item["required"] == ["version_name"]
+
+
+def test_versiondetail_reply_knows_every_documented_field(neighbours: dict[int, Section]) -> None:
+    documented = backticked(neighbours[3], "Reply fields:", "Example status")
+    assert documented[:3] == ["status", "created_time", "updated_time"]
+    assert len(documented) == 24
+    properties = neighbour_schema("versiondetail.reply")["properties"]
+    assert set(documented) <= set(properties), set(documented) - set(properties)
+
+
+def test_the_documented_example_reply_validates(neighbours: dict[int, Section]) -> None:
+    [example] = re.findall(r"Example reply: `(\{.*?\})`", neighbours[1].text)
+    reply = json.loads(example)
+    assert reply == {"errcode": 0, "errmsg": "ok", "result": "success", "release_order_id": 26182}
+    assert list(Draft202012Validator(neighbour_schema("release.reply")).iter_errors(reply)) == []
+    assert _compiled.is_valid("release.reply", reply)
+
+
+@pytest.mark.parametrize("name", ENDPOINTS.values())
+@pytest.mark.parametrize("reply", [{"errcode": 40014}, {"errcode": 45009, "errmsg": "reach max api daily quota limit"},
+                                   {"errcode": 85088, "errmsg": "no qbase privilege", "extra": [1, {"x": None}]}])
+def test_an_error_reply_needs_only_its_errcode(name: str, reply: dict[str, Any]) -> None:
+    assert Draft202012Validator(neighbour_schema(f"{name}.reply")).is_valid(reply)
+    assert _compiled.is_valid(f"{name}.reply", reply)
+
+
+@pytest.mark.parametrize(("name", "needed", "reply"), [
+    ("release", "result", {"errcode": 0, "errmsg": "ok", "release_order_id": 26182}),
+    ("versionlist", "items", {"errcode": 0, "errmsg": "ok", "total": 0}),
+    ("versiondetail", "status", {"errcode": 0, "errmsg": "ok", "created_time": "2020-12-08 20:56:10"}),
+])
+def test_a_success_reply_without_its_answer_is_refused(name: str, needed: str, reply: dict[str, Any]) -> None:
+    [error] = Draft202012Validator(neighbour_schema(f"{name}.reply")).iter_errors(reply)
+    assert needed in error.message
+    assert not _compiled.is_valid(f"{name}.reply", reply)
+    assert _compiled.is_valid(f"{name}.reply", {**reply, "errcode": 40097})
+
+
+@pytest.mark.parametrize("text", ["api-007\n::warning::pwned", "a b", "<b>x</b>", "a" * 129, "版本", ""])
+def test_version_names_from_a_reply_are_plain_and_bounded(text: str) -> None:
+    """version_name goes to outputs and summaries as it is; NEIGHBOURS.md and FACTS.md show only names
+    like ss-006 and api-007, so the guessed ^[A-Za-z0-9_.-]+$ up to 128 stays."""
+    reply = {"errcode": 0, "total": 1, "items": [{"version_name": text, "status": "normal"}]}
+    assert not Draft202012Validator(neighbour_schema("versionlist.reply")).is_valid(reply)
+    assert Draft202012Validator(neighbour_schema("versionlist.reply")).is_valid(
+        {**reply, "items": [{"version_name": "ss-006", "status": "normal"}]})
+
+
+def test_release_needs_a_concrete_version_not_latest() -> None:
+    validator = Draft202012Validator(neighbour_schema("release.request"))
+    body = {"env_id": "prod-1", "server_name": "api", "release_version": "ss-006"}
+    assert validator.is_valid(body)
+    assert not validator.is_valid({**body, "release_version": "latest"})
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "schema").glob("*.schema.json")), ids=lambda p: p.name)
+def test_every_schema_file_is_draft_2020_12_with_its_own_id(path: Path) -> None:
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    assert schema["$schema"] == DRAFT
+    Draft202012Validator.check_schema(schema)
+    assert schema["$id"].endswith("/" + path.name), schema["$id"]
+
+
+def test_every_schema_has_its_own_id() -> None:
+    ids = [json.loads(p.read_text(encoding="utf-8"))["$id"] for p in (ROOT / "schema").glob("*.schema.json")]
+    assert len(ids) == len(set(ids)) >= 8

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cloudbase_rollout import rollout, schemas, settings, validate
+from cloudbase_rollout import plan as rollout, schemas, settings, validate
 from cloudbase_rollout.errors import InvalidInput
 
 IMAGE = "ccr.ccs.tencentyun.com/ns/app:v1"
@@ -23,7 +23,7 @@ VALID_BODY: dict[str, Any] = {
 }
 
 
-def prepare(tmp_path: Path | None = None, **inputs: str) -> rollout.Plan:
+def prepare(tmp_path: Path | None = None, **inputs: str) -> rollout.Request:
     raw = settings.present({**GOOD, **inputs})
     return rollout.prepare(raw, {}, tmp_path or Path("/nonexistent-workspace"))
 

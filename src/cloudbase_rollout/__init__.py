@@ -1,7 +1,12 @@
 """Roll out a WeChat CloudBase Run service version through updateCloudbaseServiceVersion."""
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
-API_PATH = "/componenttcb/rollupdatecloudbaserunserverversion"
-TOKEN_PATH = "/cgi-bin/component/api_component_token"  # noqa: S105 (a path)
 DEFAULT_API_BASE_URL = "https://api.weixin.qq.com"
+#: updateCloudbaseServiceVersion (docs/spec/updateCloudbaseServiceVersion.zh.md).
+API_PATH = "/componenttcb/rollupdatecloudbaserunserverversion"
+#: The neighbours (docs/spec/NEIGHBOURS.md): give a version all traffic, list versions, read one.
+RELEASE_PATH = "/componenttcb/releasecloudbaserunversion"
+VERSION_LIST_PATH = "/componenttcb/getcsversionlist"
+VERSION_DETAIL_PATH = "/componenttcb/getcsversiondetail"
+TOKEN_PATH = "/cgi-bin/component/api_component_token"  # noqa: S105 (a path)

@@ -1,29 +1,26 @@
-"""Adapt a rollout to the GitHub Actions runner: INPUT_* in; masks, annotations,
-outputs and a step summary out (through github-action-utils).
+"""The GitHub Actions front end: INPUT_* in; masks, annotations, outputs and a step summary out
+(through github-action-utils). The work itself is core.run's.
 
-Every line printed goes through the Redactor; outputs are written only after a
-successful call, all together, so a failed step sets nothing.
+Every line printed goes through the Redactor. Outputs tell what happened: run_id and
+version_name whenever a rollout was accepted, status whenever one was read, even
+when the step then fails.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
+import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import github_action_utils as gha
 
-from cloudbase_rollout import rollout, settings
-from cloudbase_rollout.errors import MAY_HAVE_STARTED, ApiError, InvalidInput, RolloutError, TransportError
+from cloudbase_rollout import core, plan, report, settings
+from cloudbase_rollout.api import WeChat
+from cloudbase_rollout.errors import InvalidInput, OutputsNotWritten, Problem, RolloutError
 from cloudbase_rollout.redact import Redactor
-
-SUMMARY_CELL = 200
-MAX_SUMMARY_ROWS = 200
 
 
 def command_data(text: str) -> str:
@@ -68,21 +65,52 @@ class Runner:
                 self.warning(f"could not write the step summary: {error}")
 
 
-def read_inputs(env: Mapping[str, str]) -> dict[str, str]:
-    """INPUT_<NAME> for every known input (hyphens kept, as the runner does)."""
-    found = {name: env.get(f"INPUT_{name.upper()}") for name in settings.input_names()}
-    return rollout.with_secret_env({k: v for k, v in found.items() if v is not None}, env)
+def read_inputs(env: Mapping[str, str]) -> tuple[dict[str, str], list[Problem], list[str]]:
+    """INPUT_<NAME> for every declared input (hyphens kept, as the runner does).
+
+    An undeclared INPUT_* that folds (case, - and _) onto a declared input is a
+    misspelling that would otherwise be ignored (`dry-run: true` next to the
+    default INPUT_DRY_RUN=false would roll out for real): a problem. Others warn.
+    """
+    names = settings.input_names()
+    declared = {f"INPUT_{name.upper()}" for name in names}
+    folded = {_fold(name): name for name in names}
+    problems, warnings = [], []
+    for variable in sorted(env):
+        if not variable.startswith("INPUT_") or variable in declared:
+            continue
+        given = variable.removeprefix("INPUT_").lower()
+        meant = folded.get(_fold(given))
+        if meant is not None:
+            problems.append(Problem(given, f"is not an input of this action; write it as {meant} "
+                                    "(with an underscore), or it is ignored"))
+        elif env[variable].strip():
+            warnings.append(f"{given} is not an input of this action and is ignored")
+    found = {name: env.get(f"INPUT_{name.upper()}") for name in names}
+    raw = plan.with_secret_env({k: v for k, v in found.items() if v is not None}, env)
+    return raw, problems, warnings
 
 
-def main(env: Mapping[str, str] | None = None) -> int:
+def _fold(name: str) -> str:
+    return name.lower().replace("-", "_").replace(" ", "_")
+
+
+def main(env: Mapping[str, str] | None = None, *, clock: Callable[[], float] = time.monotonic,
+         sleep: Callable[[float], None] = time.sleep) -> int:
     env = dict(os.environ if env is None else env)
     redactor = Redactor()
     runner = Runner(env, redactor)
     try:
-        rollout.install_cancel_handlers()
-        raw = read_inputs(env)
-        rollout.register_secrets(raw, redactor, runner.mask)
-        return run(raw, env, runner)
+        core.install_cancel_handlers()
+        raw, problems, warnings = read_inputs(env)
+        plan.register_secrets(raw, redactor, runner.mask)
+        for warning in warnings:
+            runner.warning(warning)
+        if problems:
+            raise InvalidInput(problems)
+        return run(raw, env, runner, clock, sleep)
+    except InvalidInput as error:
+        return invalid(runner, error)
     except RolloutError as error:
         return fail(runner, error)
     except Exception:
@@ -91,140 +119,65 @@ def main(env: Mapping[str, str] | None = None) -> int:
         return 1
 
 
-def run(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner) -> int:
+def invalid(runner: Runner, error: InvalidInput) -> int:
+    for problem in error.problems:
+        runner.error(str(problem), title="Invalid input")
+    runner.log(f"{len(error.problems)} invalid input(s); no request was sent.")
+    return error.exit_code
+
+
+def run(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner,
+        clock: Callable[[], float], sleep: Callable[[float], None]) -> int:
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
-    try:
-        targets = rollout.prepare_all(raw, env, workspace)
-    except InvalidInput as error:
-        for problem in error.problems:
-            runner.error(str(problem), title="Invalid input")
-        runner.log(f"{len(error.problems)} invalid input(s); no request was sent.")
-        return error.exit_code
-    batch = "services" in raw
-    for target in targets:
-        prefix = f"{target.id}: " if batch else ""
-        for warning in target.plan.warnings:
+    the_plan = plan.prepare_plan(raw, env, workspace)
+    for target in the_plan.targets:
+        prefix = f"{target.id}: " if the_plan.batch else ""
+        for warning in target.warnings:
             runner.warning(prefix + warning)
-        runner.debug(f"{prefix}request body: {target.plan.request_json}")
-    call = targets[0].plan.call
-    if call.dry_run:
-        return dry_run(runner, targets, batch)
-    for target in targets:
-        runner.log(f"Rolling out {_target(target.plan.body)} through {call.api_base_url}")
-    outcomes = rollout.execute_all(targets, runner.redact, runner.mask, runner.log)
-    return report(runner, outcomes, batch)
+        if target.body is not None:
+            runner.debug(f"{prefix}request body: {target.request_json}")
+    if the_plan.call.dry_run:
+        return dry_run(runner, the_plan)
+    for line in report.starting(the_plan):
+        runner.log(line)
+    api = WeChat(the_plan.call, runner.redact, on_secret=runner.mask, on_retry=runner.log, sleep=sleep,
+                 pool_size=core.MAX_PARALLEL)
+    results = core.run(core.Context(the_plan, api, runner.log, clock, sleep))
+    return finish(runner, the_plan, results)
 
 
-def report(runner: Runner, outcomes: list[rollout.Outcome], batch: bool) -> int:
-    """Log each outcome; write outputs and one summary table.
-
-    A single rollout sets outputs only on success. With `services`, the run_ids
-    of the services that did start are written even when others failed, so a
-    later step can see what is rolling out.
-    """
-    failed = [o for o in outcomes if o.reply is None]
-    for outcome in outcomes:
-        prefix = f"{outcome.target.id}: " if batch else ""
-        if outcome.reply is not None:
-            reply = outcome.reply
-            runner.log(f"{prefix}Rollout started: run_id {reply.run_id} (result {reply.result}, "
-                       f"{reply.attempts} attempt(s))")
-        elif outcome.error is not None:
-            fail(runner, outcome.error, prefix)
-    runner.summary(summary_table([(o.target.plan.body, *_status(o)) for o in outcomes]))
+def finish(runner: Runner, the_plan: plan.Plan, results: list[core.Result]) -> int:
+    """Log each result; write outputs and the summary; the exit code."""
+    for result in results:
+        prefix = f"{result.target.id}: " if the_plan.batch else ""
+        for line in report.result_lines(result):
+            runner.log(prefix + line)
+        if result.error is not None:
+            fail(runner, result.error, prefix)
+    runner.summary(report.summary(the_plan, results))
     try:
-        runner.outputs(_outputs(outcomes, batch) if batch or not failed else {})
+        runner.outputs(report.outputs(the_plan, results))
     except OSError as error:
-        started = ", ".join(f"{o.target.id} run_id {o.reply.run_id}" for o in outcomes if o.reply)
-        runner.error(f"could not write the step outputs ({error}). Rollouts started: {started}. Do not run "
-                     "this step again for them: that would start a second rollout.", title="Outputs not written")
-        return 1
-    if failed:
-        if batch:
-            runner.log(f"{len(failed)} of {len(outcomes)} rollouts failed.")
-        return max(o.error.exit_code if o.error else 1 for o in failed)
-    return 0
+        return fail(runner, OutputsNotWritten(report.outputs_lost(error, results)))
+    failed = [r.error for r in results if r.error is not None]
+    if failed and the_plan.batch:
+        what = "rollouts" if the_plan.command == "rollout" else "services"
+        runner.log(f"{len(failed)} of {len(results)} {what} failed.")
+    return max((e.exit_code for e in failed), default=0)
 
 
-def _outputs(outcomes: list[rollout.Outcome], batch: bool) -> dict[str, str]:
-    if not batch:
-        [outcome] = outcomes
-        assert outcome.reply is not None
-        return {"run_id": outcome.reply.run_id, "result": outcome.reply.result,
-                "request": outcome.target.plan.request_json}
-    results = [{"id": o.target.id, "env_id": o.target.plan.body.get("env_id"),
-                "server_name": o.target.plan.body.get("server_name"),
-                "run_id": o.reply.run_id if o.reply else None,
-                "result": o.reply.result if o.reply else "failed",
-                "error": None if o.error is None else _short(o.error)}
-               for o in outcomes]
-    found = {f"run_id_{o.target.id}": o.reply.run_id for o in outcomes if o.reply is not None}
-    return {**found, "results": json.dumps(results, ensure_ascii=False)}
-
-
-def _status(outcome: rollout.Outcome) -> tuple[str, str]:
-    if outcome.reply is not None:
-        return outcome.reply.run_id, outcome.reply.result
-    assert outcome.error is not None
-    return "", f"failed: {_short(outcome.error)}"
-
-
-def dry_run(runner: Runner, targets: list[rollout.Target], batch: bool) -> int:
-    for target in targets:
-        runner.log(f"Dry run{' of ' + target.id if batch else ''}: the request below is valid and was NOT sent.")
-        runner.log(json.dumps(target.plan.body, ensure_ascii=False, indent=2))
-    if batch:
-        runner.outputs({"results": json.dumps([{"id": t.id, "request": t.plan.body} for t in targets],
-                                              ensure_ascii=False)})
-    else:
-        runner.outputs({"request": targets[0].plan.request_json})
-    runner.summary(summary_table([(t.plan.body, "", "dry run (nothing sent)") for t in targets]))
+def dry_run(runner: Runner, the_plan: plan.Plan) -> int:
+    for line in report.dry_run_lines(the_plan):
+        runner.log(line)
+    runner.outputs(report.dry_run_outputs(the_plan))
+    runner.summary(report.summary(the_plan, [core.Result(t, version_name=t.version_name) for t in the_plan.targets],
+                                  dry_run=True))
     return 0
 
 
 def fail(runner: Runner, error: RolloutError, prefix: str = "") -> int:
-    message = str(error)
-    if isinstance(error, (ApiError, TransportError)) and error.may_have_started and MAY_HAVE_STARTED not in message:
-        message += f" {MAY_HAVE_STARTED}"
-    runner.error(prefix + message, title=error.title)
+    runner.error(prefix + str(error), title=error.title)
     return error.exit_code
-
-
-def _short(error: RolloutError) -> str:
-    """One line for the summary cell and `results`: the code, or the kind of failure."""
-    if isinstance(error, ApiError):
-        text = f"errcode {error.errcode} {error.errmsg}"
-    else:  # our own words up to the first detail, never the server's excerpt
-        text = re.split(r": | \(|\. ", str(error), maxsplit=1)[0][:160]
-    if getattr(error, "may_have_started", False):
-        text += " (the rollout may have started)"
-    return text
-
-
-def _target(body: Mapping[str, Any]) -> str:
-    return f"{body.get('server_name')}@{body.get('version_name')} in {body.get('env_id')}"
-
-
-SUMMARY_COLUMNS = ("env", "service", "version", "image", "flow ratio", "run_id", "result")
-
-
-def summary_table(rows: list[tuple[Mapping[str, Any], str, str]]) -> str:
-    """One row per service; cells are bounded and escaped, whatever the server sent."""
-    lines = ["### CloudBase Run rollout", "", "| " + " | ".join(SUMMARY_COLUMNS) + " |",
-             "|" + "---|" * len(SUMMARY_COLUMNS)]
-    for body, run_id, result in rows[:MAX_SUMMARY_ROWS]:
-        info = body.get("image_info")
-        image = info.get("image_url", "") if isinstance(info, dict) else ""
-        cells = (body.get("env_id", ""), body.get("server_name", ""), body.get("version_name", ""),
-                 image, body.get("flow_ratio", ""), run_id, result)
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: Any) -> str:
-    text = str(value)[:SUMMARY_CELL]
-    text = "".join(c if c.isprintable() else " " for c in text)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;") or "-"
 
 
 if __name__ == "__main__":  # pragma: no cover

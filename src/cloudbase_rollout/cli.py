@@ -1,9 +1,12 @@
-"""`cloudbase-rollout`: the same rollout for GitLab CI, Jenkins and laptops.
+"""`cloudbase-rollout`: the same steps for GitLab CI, Jenkins and laptops.
 
-Every input is a --kebab-case flag; secrets come from COMPONENT_* variables (or
-flags, for completeness). stdout carries only the result (run_id, or --json);
-everything else goes to stderr. Exit 0 success, 1 the API or transport failed,
-2 invalid input.
+    cloudbase-rollout [rollout] FLAGS   roll out (the bare form stays what it always was)
+    cloudbase-rollout release FLAGS     give an existing version all the traffic
+    cloudbase-rollout status FLAGS      read a version's status
+    cloudbase-rollout emulator | demo   the local emulator; the demo against it
+
+Every input is a --kebab-case flag. stdout carries only the result (run_id, the
+released version, the status; or --json); progress and errors go to stderr.
 """
 
 from __future__ import annotations
@@ -12,31 +15,49 @@ import argparse
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cloudbase_rollout import __version__, rollout, schemas, settings
-from cloudbase_rollout.errors import ApiError, InvalidInput, RolloutError
+from cloudbase_rollout import __version__, core, plan, report, schemas, settings
+from cloudbase_rollout.api import WeChat
+from cloudbase_rollout.errors import InvalidInput, RolloutError
 from cloudbase_rollout.redact import Redactor
 
+COMMANDS = {
+    "rollout": "roll out a service version (updateCloudbaseServiceVersion); the default",
+    "release": "give an existing version all the traffic (releasecloudbaserunversion)",
+    "status": "read a version's status (getcsversiondetail)",
+    "emulator": "run the local emulator of the endpoints",
+    "demo": "roll out, wait and promote against a bundled emulator",
+}
+EPILOG = ("Secrets: COMPONENT_ACCESS_TOKEN (or COMPONENT_APPID, COMPONENT_APPSECRET, COMPONENT_VERIFY_TICKET to "
+          "mint one). Flags such as --access-token work too, but show in the process list and shell history. "
+          "Exit 0 success, 1 failure, 2 invalid input, 130/143 cancelled.")
+#: What release and status take besides the call settings and secrets.
+READ_FLAGS = (*plan.READ_INPUTS, "wait", "wait_timeout_seconds", "wait_interval_seconds")
+ROLLOUT_ONLY = ("image", "image_tag", "request_file", "promote", "command")
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="cloudbase-rollout",
-        description="Roll out a WeChat CloudBase Run service version (updateCloudbaseServiceVersion). "
-        "Run `cloudbase-rollout emulator --help` for the local emulator.",
-        epilog="Secrets: COMPONENT_ACCESS_TOKEN (or COMPONENT_APPID, COMPONENT_APPSECRET, "
-        "COMPONENT_VERIFY_TICKET to mint one). Exit 0 success, 1 failure, 2 invalid input.",
-    )
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("--json", action="store_true", help="print the whole result as JSON")
+
+def parser(command: str = "rollout") -> argparse.ArgumentParser:
+    prog = "cloudbase-rollout" + ("" if command == "rollout" else f" {command}")
+    commands = "\n".join(f"  {name:<9} {text}" for name, text in COMMANDS.items())
+    p = argparse.ArgumentParser(prog=prog, description=f"{COMMANDS[command]}.\n\ncommands:\n{commands}",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"cloudbase-rollout {__version__}")
+    p.add_argument("--json", action="store_true", help="print the whole result (or the dry-run plan) as JSON")
+    def keep(name: str) -> bool:
+        return command == "rollout" or name in READ_FLAGS or (name in settings.OPTION_NAMES
+                                                              and name not in ROLLOUT_ONLY)
+
     body = p.add_argument_group("request body fields (the API's own names)")
-    for name in schemas.body_fields():
+    for name in filter(keep, schemas.body_fields()):
         _add(body, name, schemas.field_schema(name), settings.BODY_DEFAULTS.get(name))
-    extra = p.add_argument_group("rollout options")
+    extra = p.add_argument_group("options")
     for option in settings.OPTIONS:
-        _add(extra, option.name, {"description": option.description}, option.default)
+        if option.name != "command" and keep(option.name):  # the subcommand is the command
+            _add(extra, option.name, {"description": option.description}, option.default)
     return p
 
 
@@ -45,49 +66,51 @@ def _add(group: argparse._ArgumentGroup, name: str, node: dict[str, object], def
     text = str(node.get("x-accepts") or node.get("description") or "")
     if default is not None:
         text += f" (default: {default})"
-    if name == "dry_run" or node.get("type") == "boolean":
-        group.add_argument(flag, dest=name, nargs="?", const="true", metavar="BOOL", help=text)
+    if name in ("dry_run", "wait", "promote") or node.get("type") == "boolean":
+        group.add_argument(flag, dest=name, nargs="?", const="true", metavar="BOOL", help=text.replace("%", "%%"))
     else:
         group.add_argument(flag, dest=name, metavar=name.upper(), help=text.replace("%", "%%"))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Callable[[], float] = time.monotonic,
+         sleep: Callable[[float], None] = time.sleep) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["emulator"]:
+    command = args[0] if args[:1] and args[0] in COMMANDS else "rollout"
+    rest = args[1:] if args[:1] == [command] else args
+    if command == "emulator":
         from cloudbase_rollout import emulator
 
-        return emulator.main(args[1:])
-    if args[:1] == ["demo"]:
-        from cloudbase_rollout import emulator
+        return emulator.main(rest)
+    if command == "demo":
+        from cloudbase_rollout import demo
 
-        return emulator.demo(args[1:])
-    options = parser().parse_args(args)
+        return demo.main(rest)
+    options = parser(command).parse_args(rest)
     raw = {name: value for name, value in vars(options).items() if isinstance(value, str)}
-    return run(raw, as_json=options.json)
+    raw["command"] = command
+    return run(raw, as_json=options.json, clock=clock, sleep=sleep)
 
 
-def run(raw: dict[str, str], *, as_json: bool) -> int:
-    env = dict(os.environ)
+def run(raw: dict[str, str], *, as_json: bool, env: dict[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> int:
+    env = dict(os.environ if env is None else env)
     redactor = Redactor()
 
     def say(message: str) -> None:
         print(redactor(message), file=sys.stderr, flush=True)
 
     try:
-        rollout.install_cancel_handlers()
-        merged = rollout.with_secret_env(raw, env)
-        rollout.register_secrets(merged, redactor, lambda _s: None)
-        targets = rollout.prepare_all(merged, env, Path.cwd())
-        batch = "services" in merged
-        for target in targets:
-            for warning in target.plan.warnings:
-                say(f"warning: {target.id + ': ' if batch else ''}{warning}")
-        if targets[0].plan.call.dry_run:
-            say("dry run: the request is valid and was NOT sent")
-            bodies = [t.plan.body for t in targets]
-            print(json.dumps(bodies if batch else bodies[0], ensure_ascii=False, indent=2))
-            return 0
-        outcomes = rollout.execute_all(targets, redactor, lambda _s: None, say)
+        core.install_cancel_handlers()
+        merged = plan.with_secret_env(raw, env)
+        plan.register_secrets(merged, redactor, lambda _s: None)
+        the_plan = plan.prepare_plan(merged, env, Path.cwd())
+        for target in the_plan.targets:
+            for warning in target.warnings:
+                say(f"warning: {target.id + ': ' if the_plan.batch else ''}{warning}")
+        if the_plan.call.dry_run:
+            return dry_run(the_plan, as_json, say)
+        api = WeChat(the_plan.call, redactor, on_retry=say, sleep=sleep, pool_size=core.MAX_PARALLEL)
+        results = core.run(core.Context(the_plan, api, say, clock, sleep))
     except InvalidInput as error:
         for problem in error.problems:
             say(f"error: {problem}")
@@ -99,34 +122,47 @@ def run(raw: dict[str, str], *, as_json: bool) -> int:
     except Exception:
         say("internal error, please report it:\n" + traceback.format_exc(limit=8))
         return 1
-    return show(outcomes, batch, as_json, say, redactor)
+    return show(the_plan, results, as_json, say, redactor)
 
 
-def show(outcomes: list[rollout.Outcome], batch: bool, as_json: bool,
-         say: Callable[[str], None], redactor: Redactor) -> int:
-    """stdout: run_id (one `id run_id` line per service with --services), or --json."""
-    results = []
-    for outcome in outcomes:
-        reply, error = outcome.reply, outcome.error
-        if error is not None:
-            say(f"error: {outcome.target.id + ': ' if batch else ''}{error}")
-        results.append(_result(outcome))
-        if reply is not None and not as_json:
-            print(f"{outcome.target.id} {reply.run_id}" if batch else reply.run_id)
+def dry_run(the_plan: plan.Plan, as_json: bool, say: Callable[[str], None]) -> int:
+    say("dry run: the plan is valid and nothing was called")
     if as_json:
-        print(redactor(json.dumps(results if batch else results[0], ensure_ascii=False)))
-    failed = [o.error for o in outcomes if o.error is not None]
-    return max(e.exit_code for e in failed) if failed else 0
+        shown = [{"id": t.id, "command": the_plan.command, "request": t.body, "version_name": t.version_name,
+                  "plan": report.plan_lines(the_plan, t)} for t in the_plan.targets]
+        print(json.dumps(shown if the_plan.batch else shown[0], ensure_ascii=False, indent=2))
+        return 0
+    for t in the_plan.targets:
+        for line in report.plan_lines(the_plan, t):
+            say(line)
+    bodies = [t.body for t in the_plan.targets if t.body is not None]
+    if bodies:
+        print(json.dumps(bodies if the_plan.batch else bodies[0], ensure_ascii=False, indent=2))
+    return 0
 
 
-def _result(outcome: rollout.Outcome) -> dict[str, object]:
-    """One service's result for --json: the API's fields, and `error` when it failed."""
-    reply, error = outcome.reply, outcome.error
-    result: dict[str, object] = {"id": outcome.target.id, "request": outcome.target.plan.body}
-    if reply is not None:
-        return {**result, "errcode": reply.errcode, "errmsg": reply.errmsg, "result": reply.result,
-                "run_id": reply.run_id, "attempts": reply.attempts, "error": None}
-    api = error if isinstance(error, ApiError) else None
-    return {**result, "errcode": api.errcode if api else None, "errmsg": api.errmsg if api else None,
-            "result": "failed", "run_id": None, "attempts": getattr(error, "attempts", 1),
-            "may_have_started": bool(getattr(error, "may_have_started", False)), "error": str(error)}
+def show(the_plan: plan.Plan, results: list[core.Result], as_json: bool,
+         say: Callable[[str], None], redactor: Redactor) -> int:
+    """stdout: the result word per service (`id word` with --services), or --json."""
+    for r in results:
+        prefix = f"{r.target.id}: " if the_plan.batch else ""
+        for line in report.result_lines(r):
+            say(prefix + line)
+        if r.error is not None:
+            say(f"error: {prefix}{r.error}")
+        value = _stdout_value(the_plan.command, r)
+        if value is not None and not as_json:
+            print(f"{r.target.id} {value}" if the_plan.batch else value)
+    if as_json:
+        records = [report.record(r) for r in results]
+        print(redactor(json.dumps(records if the_plan.batch else records[0], ensure_ascii=False)))
+    failed = [r.error for r in results if r.error is not None]
+    return max((e.exit_code for e in failed), default=0)
+
+
+def _stdout_value(command: str, r: core.Result) -> str | None:
+    if command == "rollout":
+        return r.run_id
+    if command == "release":
+        return r.version_name if r.promoted else None
+    return r.status

@@ -1,120 +1,42 @@
-"""Error vocabulary: the spec's error table and the exceptions the layers raise.
+"""Errors are data (errcode, errmsg, may_have_started, run_id...); their text is composed here.
 
-The table is the spec's, verbatim (errmsg and 解决方案), with an English hint for
-users who do not read Chinese. Codes not in it pass through unchanged.
+Every layer raises one of these with fields; nothing parses a message back. The
+front ends print `str(error)` (the whole story) or `error.short()` (one line for a
+summary cell or the `results` output).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal
+
+from cloudbase_rollout.errcodes import API_ERRORS as API_ERRORS  # re-exported: the tables' historic home
+from cloudbase_rollout.errcodes import ROLL_UPDATE_ERRORS as ROLL_UPDATE_ERRORS
+from cloudbase_rollout.errcodes import TOKEN_ERRORS as TOKEN_ERRORS
+from cloudbase_rollout.statuses import FAILED, classify
+
+MAY_HAVE_STARTED = (
+    "The rollout may have started. Before running this step again, check the service's "
+    "versions in the WeChat Cloud Run console (or the deploy record of env_id/server_name): "
+    "a second call starts a second rollout."
+)
+MAY_HAVE_RELEASED = ("The release may have been made. Check the version's traffic in the WeChat Cloud Run "
+                     "console before running this step again.")
+NOT_STARTED = "This was the token call: no rollout was started."
+#: What a lost answer may mean, by what the call does: a read changes nothing.
+Effect = Literal["rollout", "release", "token", "read"]
 
 
-class ErrorCode(NamedTuple):
-    errmsg: str
-    remedy_zh: str
-    hint: str
+def _ambiguity(effect: Effect, may_have_started: bool) -> str:
+    if effect == "token":
+        return NOT_STARTED
+    if not may_have_started:
+        return ""
+    return MAY_HAVE_RELEASED if effect == "release" else MAY_HAVE_STARTED if effect == "rollout" else ""
 
 
-#: Error table of updateCloudbaseServiceVersion (spec section 错误码).
-ROLL_UPDATE_ERRORS: dict[int, ErrorCode] = {
-    0: ErrorCode("ok", "ok", "success"),
-    -1: ErrorCode(
-        "system error",
-        "系统繁忙,此时请开发者稍候再试",
-        "WeChat is busy; the call is retried with backoff, or run the step again later.",
-    ),
-    -1000: ErrorCode(
-        "system error",
-        "系统错误",
-        "WeChat reported a system error.",
-    ),
-    40014: ErrorCode(
-        "invalid access_token",
-        "不合法的 access_token ,请开发者认真比对 access_token 的有效性(如是否过期),"
-        "或查看是否正在为恰当的公众号调用接口",
-        "The access_token is not a valid component_access_token (expired, or of another "
-        "platform). Mint a fresh one and update the secret.",
-    ),
-    40097: ErrorCode(
-        "invalid args",
-        "参数错误",
-        "WeChat rejected a field value; compare the request (dry_run) with the service's "
-        "settings in the console.",
-    ),
-    40101: ErrorCode(
-        "missing parameter",
-        "缺少必填参数",
-        "A required field is missing (env_id, version_name, server_name, or what upload_type needs).",
-    ),
-    41001: ErrorCode(
-        "access_token missing",
-        "缺少 access_token 参数",
-        "No access_token reached WeChat; set the access_token input from a secret.",
-    ),
-    42001: ErrorCode(
-        "access_token expired",
-        "access_token 超时,请检查 access_token 的有效期,请参考基础支持 - 获取 access_token 中,"
-        "对 access_token 的详细机制说明",
-        "The component_access_token expired (it lives 7200 s). Refresh the secret, or give "
-        "component_appid, component_appsecret and component_verify_ticket to mint one.",
-    ),
-    43002: ErrorCode("require POST method", "需要 POST 请求", "The call must be a POST."),
-    44002: ErrorCode("empty post data", "POST 的数据包为空", "The request body was empty."),
-    47001: ErrorCode(
-        "data format error",
-        "解析 JSON/XML 内容错误;post 数据中参数缺失;检查修正后重试。",
-        "WeChat could not parse the body or a parameter is missing; fix it and retry.",
-    ),
-    85088: ErrorCode(
-        "no qbase privilege",
-        "该APP未开通云开发",
-        "CloudBase is not enabled for this app (env_id); enable it in the console first.",
-    ),
-}
-
-#: Errors of POST /cgi-bin/component/api_component_token (FACTS.md section 1).
-TOKEN_ERRORS: dict[int, ErrorCode] = {
-    -1: ErrorCode("system error", "系统繁忙,此时请开发者稍候再试",
-                  "WeChat is busy; the token call is retried with backoff, or run the step again later."),
-    61004: ErrorCode(
-        "access clientip is not registered",
-        "IP 不在白名单",
-        "This runner's IP address is not on the third-party platform's IP allow-list. CI "
-        "runners have changing addresses: mint the token on an allow-listed host and pass "
-        "it as access_token, or add the runner's address in the Open Platform console.",
-    ),
-    61005: ErrorCode(
-        "component ticket is expired",
-        "component_verify_ticket 已过期",
-        "The component_verify_ticket expired (valid 12 h); pass the newest ticket WeChat "
-        "pushed to your callback server.",
-    ),
-    61006: ErrorCode(
-        "component ticket is invalid",
-        "component_verify_ticket 无效",
-        "The component_verify_ticket is not valid for this component_appid.",
-    ),
-    40125: ErrorCode(
-        "invalid appsecret",
-        "component_appsecret 无效",
-        "The component_appsecret is wrong; check the secret in the Open Platform console.",
-    ),
-    45009: ErrorCode(
-        "reach max api daily quota limit",
-        "接口调用超过每日限额",
-        "The daily quota for minting tokens is used up; reuse a token (it lives 7200 s).",
-    ),
-}
-
-
-def describe(errcode: int, table: Mapping[int, ErrorCode] = ROLL_UPDATE_ERRORS) -> str:
-    """The spec's remedy for a code, or a pass-through note for unknown codes."""
-    known = table.get(errcode)
-    if known is None:
-        return "not in the API's error table; passed through from CloudBase unchanged"
-    return f"{known.remedy_zh} ({known.hint})"
+def _attempts(text: str, attempts: int) -> str:
+    return f"after {attempts} attempts, last error: {text}" if attempts > 1 else text
 
 
 class RolloutError(Exception):
@@ -122,6 +44,12 @@ class RolloutError(Exception):
 
     exit_code = 1
     title = "Rollout failed"
+    may_have_started = False
+    attempts = 1
+
+    def short(self) -> str:
+        """One line for a summary cell: our own words, never a server's excerpt."""
+        return str(self).split("\n", 1)[0][:160]
 
 
 @dataclass
@@ -154,8 +82,11 @@ class InvalidInput(RolloutError):
         self.problems = problems
         super().__init__("; ".join(str(p) for p in problems))
 
+    def short(self) -> str:
+        return f"invalid input: {self.problems[0]}"[:160] if self.problems else "invalid input"
 
-@dataclass
+
+@dataclass(eq=False)
 class ApiError(RolloutError):
     """WeChat answered with a non-zero errcode (or without success)."""
 
@@ -165,25 +96,113 @@ class ApiError(RolloutError):
     may_have_started: bool = False
     attempts: int = 1
     title: str = field(default="updateCloudbaseServiceVersion failed")
+    effect: Effect = "rollout"
 
     def __str__(self) -> str:
-        text = f"errcode {self.errcode}: {self.errmsg} - {self.remedy}"
-        if self.attempts > 1:
-            text = f"after {self.attempts} attempts, last error: {text}"
-        return text
+        text = " ".join(filter(None, [f"errcode {self.errcode}: {self.errmsg} - {self.remedy}",
+                                      _ambiguity(self.effect, self.may_have_started)]))
+        return _attempts(text, self.attempts)
+
+    def short(self) -> str:
+        return f"errcode {self.errcode} {self.errmsg}"[:160] + _short_ambiguity(self)
+
+
+TransportKind = Literal["not_sent", "no_reply", "timed_out", "http", "unreadable", "cert"]
 
 
 class TransportError(RolloutError):
-    """The call did not produce an API answer (connection, timeout, HTTP status, bad body)."""
+    """The call did not produce an API answer (connection, timeout, HTTP status, bad body).
+
+    `summary` is our own words ("HTTP 502 from URL"); `detail` what the server or the
+    socket said (already redacted and neutralized).
+    """
 
     title = "Call to WeChat failed"
 
-    def __init__(self, message: str, *, may_have_started: bool, attempts: int = 1) -> None:
-        self.may_have_started = may_have_started
-        self.attempts = attempts
-        if attempts > 1:
-            message = f"after {attempts} attempts, last error: {message}"
-        super().__init__(message)
+    def __init__(self, summary: str, detail: str = "", *, kind: TransportKind, may_have_started: bool = False,
+                 effect: Effect = "rollout", status: int | None = None, retry_after: float | None = None,
+                 attempts: int = 1) -> None:
+        self.summary, self.detail, self.kind, self.status = summary, detail, kind, status
+        self.may_have_started, self.effect, self.retry_after, self.attempts = (
+            may_have_started, effect, retry_after, attempts)
+        super().__init__(summary)
+
+    def __str__(self) -> str:
+        text = self.summary + (f": {self.detail}" if self.detail else "")
+        ambiguity = _ambiguity(self.effect, self.may_have_started)
+        return _attempts(f"{text}. {ambiguity}" if ambiguity else text, self.attempts)
+
+    def short(self) -> str:
+        return self.summary[:160] + _short_ambiguity(self)
+
+
+def _short_ambiguity(error: RolloutError) -> str:
+    if not error.may_have_started:
+        return ""
+    return " (the release may have been made)" if getattr(error, "effect", "") == "release" \
+        else " (the rollout may have started)"
+
+
+WaitKind = Literal["failed", "timeout", "unwatchable", "preflight", "refused", "release_failed", "rolled_back"]
+TITLES = {"failed": "Rollout failed", "timeout": "Wait timed out", "unwatchable": "Cannot watch the rollout",
+          "preflight": "Version not found", "refused": "Release refused", "release_failed": "Release failed"}
+CONSOLE = "the version's build and deploy logs in the WeChat Cloud Run console (云托管 > 服务管理 > 版本列表)"
+
+
+@dataclass(eq=False)
+class LifecycleError(RolloutError):
+    """A rollout's version did not become healthy, could not be watched, or could not be released."""
+
+    kind: WaitKind
+    server_name: str
+    version_name: str
+    status: str | None = None
+    run_id: str | None = None
+    waited: float | None = None
+    cause: RolloutError | None = None
+    versions: tuple[str, ...] = ()
+    command: str = "rollout"
+
+    def __post_init__(self) -> None:
+        self.title = TITLES.get(self.kind, "Rollout failed")
+        self.may_have_started = self.run_id is not None
+
+    def __str__(self) -> str:
+        return lifecycle_text(self)
+
+    def short(self) -> str:
+        words = {"failed": f"failed: status {self.status}", "timeout": f"timed out in status {self.status}",
+                 "unwatchable": "started, cannot be watched", "preflight": "version cannot be read",
+                 "refused": f"not released: status {self.status}", "release_failed": "release failed"}
+        return f"{self.version_name}: {words.get(self.kind, self.kind)}"[:160]
+
+
+def lifecycle_text(e: LifecycleError) -> str:
+    """The one place that words a failed wait, preflight or release."""
+    what = f"version {e.version_name} of {e.server_name}"
+    started = f"The rollout was started (run_id {e.run_id}) and goes on; it was not promoted." if e.run_id else ""
+    cause = f" ({e.cause})" if e.cause is not None else ""
+    known = f" The service's versions: {', '.join(e.versions)}." if e.versions else ""
+    waited = f" after {e.waited:.0f} s" if e.waited is not None else ""
+    if e.kind == "failed":
+        run = f" (run_id {e.run_id})" if e.run_id else ""
+        return (f"{what} settled in status {e.status}{waited}{run}: it is not serving the new version. "
+                f"Look at {CONSOLE}. It was not promoted.")
+    if e.kind == "timeout":
+        return (f"{what} did not become healthy within wait_timeout_seconds{waited}; last status: {e.status}. "
+                f"{started} Do not run this step again blindly: check {CONSOLE} first, then raise "
+                "wait_timeout_seconds or run it with command: status.").replace("  ", " ")
+    if e.kind == "unwatchable":
+        return f"{started} But {what} cannot be watched: reading it failed{cause}. Check it in the console."
+    if e.kind == "preflight":
+        return (f"{what} cannot be read before the {e.command}{cause}.{known} Nothing was changed: "
+                "no request that changes the service was sent. Check env_id, server_name and version_name.")
+    if e.kind == "refused":
+        if classify(e.status or "") == FAILED:
+            return f"{what} is in status {e.status}: a failed version is never released. Look at {CONSOLE}."
+        return (f"{what} is in status {e.status}, not normal: it was not released. Set wait: true to wait "
+                "until it is normal first.")
+    return f"releasing {what} failed{cause}. {started}".strip()
 
 
 class Cancelled(RolloutError):
@@ -191,14 +210,37 @@ class Cancelled(RolloutError):
 
     title = "Cancelled"
 
-    def __init__(self, signum: int, detail: str = "") -> None:
+    def __init__(self, signum: int, detail: str = "", *, may_have_started: bool = False) -> None:
         self.signum = signum
         self.exit_code = 128 + signum
+        self.may_have_started = may_have_started
         super().__init__(f"cancelled by signal {signum}" + (f" {detail}" if detail else ""))
 
 
-MAY_HAVE_STARTED = (
-    "The rollout may have started. Before running this step again, check the service's "
-    "versions in the WeChat Cloud Run console (or the deploy record of env_id/server_name): "
-    "a second call starts a second rollout."
-)
+def cancelled_text(where: str, states: list[tuple[str, str, str | None, bool]]) -> tuple[str, bool]:
+    """What a cancel interrupted, from (id, phase, run_id, promoted) per service; and whether a call was
+    in flight that may have started a rollout."""
+    calling = [sid for sid, phase, _, _ in states if phase == "calling"]
+    waiting = [sid for sid, phase, _, _ in states if phase == "waiting"]
+    releasing = [sid for sid, phase, _, _ in states if phase == "releasing"]
+    if calling and len(states) == 1:
+        parts = [f"while waiting for {where} to answer the rollout call."]
+    elif calling:
+        parts = [f"while {len(calling)} rollouts were in flight ({', '.join(calling)})."]
+    elif releasing:
+        parts = [f"while releasing {', '.join(releasing)}. {MAY_HAVE_RELEASED}"]
+    elif waiting:
+        parts = [f"while waiting for {', '.join(waiting)} to settle."]
+    else:
+        parts = ["before any rollout was sent." if not any(run_id for _, _, run_id, _ in states) else "."]
+    started = [f"{sid} (run_id {run_id}{', promoted' if promoted else ''})"
+               for sid, _, run_id, promoted in states if run_id]
+    if started:
+        parts.append(f"Started, and going on: {', '.join(started)}; not promoted unless said.")
+    if calling:
+        parts.append(MAY_HAVE_STARTED)
+    return " ".join(parts).replace(" .", "."), bool(calling)
+
+
+class OutputsNotWritten(RolloutError):
+    title = "Outputs not written"

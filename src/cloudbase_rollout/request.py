@@ -7,7 +7,9 @@ go through `normalize`, so a field means the same wherever it was written.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,17 @@ from cloudbase_rollout.settings import BODY_DEFAULTS, parse_bool
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 INTEGER = re.compile(r"[+-]?[0-9]+\Z")
 MAX_REQUEST_FILE = 1 << 20
+#: What request_file accepts, said with every refusal.
+REQUEST_FILE_ACCEPTS = "a regular JSON file in the workspace, at most 1 MiB"
+#: Never blocks on a FIFO, never makes a terminal ours; binary on Windows. (0 where the OS lacks the flag.)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 #: The API's deepest structure (mount_volume_info[].nfs_volumes[]) is 4 levels.
 MAX_DEPTH = 32
 
@@ -239,11 +252,12 @@ def _read_request_file(name: str, workspace: Path, built: Built) -> dict[str, An
     path = path if path.is_absolute() else workspace / path
     label = f"request_file {name.strip()}"
     try:
-        if path.stat().st_size > MAX_REQUEST_FILE:
-            raise ValueError("is larger than 1 MiB")
-        data = loads(path.read_text(encoding="utf-8"))
+        data = loads(_request_file_text(path))
     except FileNotFoundError:
-        built.problems.append(Problem("request_file", f"{path} does not exist; expected a JSON file in the workspace"))
+        built.problems.append(Problem("request_file", f"{path} does not exist; expected {REQUEST_FILE_ACCEPTS}"))
+        return {}
+    except _Refused as error:
+        built.problems.append(Problem("request_file", f"{_describe(path)} {error}; expected {REQUEST_FILE_ACCEPTS}"))
         return {}
     except (OSError, ValueError) as error:
         built.problems.append(Problem("request_file", f"{path} cannot be read as JSON: {error}"))
@@ -257,6 +271,56 @@ def _read_request_file(name: str, workspace: Path, built: Built) -> dict[str, An
                                       "access_token input, from a secret"))
         data.pop("access_token")
     return data
+
+
+class _Refused(Exception):
+    """request_file is not something to read: its message says what it is instead."""
+
+
+def _request_file_text(path: Path) -> str:
+    """The file's text, read with a hard cap whatever the file claims to be.
+
+    The file comes from the repository, so from any pull request: git stores symlinks, and one
+    to /dev/zero, a FIFO or a huge sparse file must end in a problem, not a hang or a MemoryError.
+    """
+    _require_regular(os.stat(path).st_mode)  # before open: opening a FIFO or a device can block or act
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        _require_regular(os.fstat(fd).st_mode)  # the path may have been swapped since the stat
+        raw = _read_at_most(fd, MAX_REQUEST_FILE + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_REQUEST_FILE:
+        raise _Refused("is larger than 1 MiB")
+    try:
+        return raw.decode("utf-8-sig")  # a byte order mark is allowed (RFC 8259 lets parsers ignore it)
+    except UnicodeDecodeError as error:  # its positions count from after a byte order mark
+        offset = len(raw) - len(error.object) + error.start
+        raise _Refused(f"is not UTF-8 text (byte 0x{raw[offset]:02x} at offset {offset})") from None
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, min(limit - size, 1 << 16))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _require_regular(mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "something else")
+    raise _Refused(f"is {kind}, not a regular file")
+
+
+def _describe(path: Path) -> str:
+    """The path, and where it leads when it is a symlink (the usual way to smuggle in a device)."""
+    return f"{path} (a symlink to {os.path.realpath(path)})" if path.is_symlink() else str(path)
 
 
 def prune(value: Any) -> Any:

@@ -30,6 +30,11 @@ def load(name: str) -> dict[str, Any]:
     return schema
 
 
+def file_name(which: str) -> str:
+    """schema/ file of a validator key: request/response are the roll-update's, others name their endpoint."""
+    return {"request": REQUEST, "response": RESPONSE}.get(which, f"{which}.schema.json")
+
+
 def request_schema() -> dict[str, Any]:
     return load(REQUEST)
 

@@ -49,7 +49,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("timeout_seconds", "Timeout of each attempt of the call, in seconds.", "30"),
     Option("max_attempts", "Attempts for errors that provably did not start a rollout "
            "(errcode -1, HTTP 429/503, connection refused).", "3"),
-    Option("dry_run", "Validate and print the token-free request; call nothing.", "false"),
+    Option("dry_run", "Validate and print the token-free request (and the plan: wait, release); call "
+           "nothing.", "false"),
+    Option("command", "rollout (roll out a new version, the default), release (give an existing version all "
+           "the traffic) or status (read a version's status).", "rollout"),
+    Option("wait", "After the rollout, wait until the version settles: fail if it fails or does not become "
+           "healthy within wait_timeout_seconds.", "false"),
+    Option("wait_timeout_seconds", "How long to wait for the version to settle, 1-21600 seconds.", "900"),
+    Option("wait_interval_seconds", "Seconds between status reads while waiting, 1-300.", "5"),
+    Option("promote", "With command rollout: wait (implies wait), then once the version is healthy release it "
+           "so it takes all the traffic. A version that is not healthy is never promoted.", "false"),
 )
 
 BODY_DEFAULTS = {"version_name": "latest", "upload_type": "image"}
@@ -97,6 +106,55 @@ class CallSettings:
     dry_run: bool
     access_token: str | None
     mint: tuple[str, str, str] | None
+
+
+COMMANDS = ("rollout", "release", "status")
+#: Inputs of the lifecycle: what to do after (or instead of) the roll-update.
+LIFECYCLE_INPUTS = ("command", "wait", "wait_timeout_seconds", "wait_interval_seconds", "promote")
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    command: str
+    wait: bool
+    promote: bool
+    timeout: int
+    interval: int
+
+
+def lifecycle(raw: Mapping[str, str]) -> tuple[Lifecycle | None, list[Problem]]:
+    """command, wait and promote; promote implies wait (the runner always passes wait's default)."""
+    merged = {**defaults(), **raw}
+    problems: list[Problem] = []
+    command = _checked(problems, "command", merged["command"], _command)
+    wait = _checked(problems, "wait", merged["wait"], parse_bool)
+    promote = _checked(problems, "promote", merged["promote"], parse_bool)
+    timeout = _checked(problems, "wait_timeout_seconds", merged["wait_timeout_seconds"], _bounded(1, 21600))
+    interval = _checked(problems, "wait_interval_seconds", merged["wait_interval_seconds"], _bounded(1, 300))
+    if command == "status" and promote:
+        problems.append(Problem("promote", "does not go with command status (it only reads); use command "
+                                "release to promote a version"))
+    if command is None or wait is None or promote is None or timeout is None or interval is None:
+        return None, problems
+    implied = promote and command == "rollout"
+    return Lifecycle(command, wait or implied, promote or command == "release", timeout, interval), problems
+
+
+def _command(text: str) -> str:
+    word = text.strip()
+    if word not in COMMANDS:
+        raise ValueError(f"{word!r} is not a command; expected one of {', '.join(COMMANDS)}")
+    return word
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        text = text.strip()
+        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+            raise ValueError(f"{text!r} is not accepted; expected whole seconds from {low} to {high}")
+        return int(text)
+
+    return parse
 
 
 def call_settings(raw: Mapping[str, str]) -> tuple[CallSettings | None, list[Problem]]:

@@ -19,7 +19,7 @@ from cloudbase_rollout.errors import Problem, unique
 if TYPE_CHECKING:
     from jsonschema import ValidationError
 
-#: CPU sizes the console offers (FACTS.md section 2); others get a warning only.
+#: CPU sizes the console offers (docs/spec/FACTS.md section 2); others get a warning only.
 CONSOLE_CPU = ("0.25", "0.5", "1", "2", "4", "8", "16")
 CONTROL_OK_IN = {"version_remark": "\n\t"}
 
@@ -36,6 +36,26 @@ def request_problems(body: Mapping[str, Any], sources: Mapping[str, str] | None 
     return problems
 
 
+#: The read endpoints' names for the address of a version (docs/spec/NEIGHBOURS.md sections 2, 3).
+READ_NAMES = {"env_id": "env", "server_name": "service_name", "version_name": "version_name"}
+
+
+def address_problems(address: Mapping[str, str]) -> list[Problem]:
+    """env_id, server_name and version_name for release and status, against versiondetail's request schema."""
+    problems = [Problem(name, "is required") for name, value in address.items() if not value]
+    body = {READ_NAMES[name]: value for name, value in address.items() if value}
+    if problems or _fast_valid(body, which="versiondetail.request"):
+        return problems
+    from jsonschema import Draft202012Validator
+
+    inputs = {read: name for name, read in READ_NAMES.items()}
+    validator = Draft202012Validator(schemas.load(schemas.file_name("versiondetail.request")))
+    for error in validator.iter_errors(body):
+        for path, message in _explain(error):
+            problems.append(Problem(inputs.get(path, path), message, str(error.validator)))
+    return unique(problems)
+
+
 def schema_problems(body: Mapping[str, Any], sources: Mapping[str, str]) -> list[Problem]:
     from jsonschema import Draft202012Validator
 
@@ -45,26 +65,31 @@ def schema_problems(body: Mapping[str, Any], sources: Mapping[str, str]) -> list
                    for error in errors for path, message in _explain(error)])
 
 
-def response_errors(reply: Mapping[str, Any]) -> list[str]:
-    """Why a reply does not fit schema/response.schema.json (empty when it does)."""
-    if _fast_valid(reply, which="response"):
+def reply_errors(which: str, reply: Mapping[str, Any]) -> list[str]:
+    """Why a reply does not fit schema/<which>.schema.json (empty when it does)."""
+    if _fast_valid(reply, which=which):
         return []
     from jsonschema import Draft202012Validator
 
-    validator = Draft202012Validator(schemas.response_schema())
+    validator = Draft202012Validator(schemas.load(schemas.file_name(which)))
     return [
         f"{_dotted(list(e.absolute_path)) or 'reply'}: {e.message[:200]}"
         for e in validator.iter_errors(reply)
     ]
 
 
+def response_errors(reply: Mapping[str, Any]) -> list[str]:
+    """Why a roll-update reply does not fit schema/response.schema.json."""
+    return reply_errors("response", reply)
+
+
 def _fast_valid(instance: Mapping[str, Any], which: str = "request") -> bool:
     """True when the compiled validator accepts; False means 'ask jsonschema'."""
     try:
         compiled = importlib.import_module("cloudbase_rollout._compiled")
-    except ImportError:
+        return bool(compiled.is_valid(which, instance))
+    except (ImportError, KeyError, ValueError):  # absent, or compiled before this schema existed
         return False
-    return bool(compiled.is_valid(which, instance))
 
 
 def _explain(error: ValidationError) -> Iterable[tuple[str, str]]:

@@ -1,0 +1,239 @@
+"""Run a Plan: roll out, wait, release or read, for one service or many. The Action and the CLI both call `run`.
+
+Each service runs in its own worker thread (at most MAX_PARALLEL at once); the main
+thread only joins, so SIGTERM/SIGINT stop the step at once with an account of what
+had started. With `wait`, every service's version is read before any roll-update is
+sent: a version that cannot be read fails the step before anything changes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from cloudbase_rollout import cloudrun, waiting
+from cloudbase_rollout.api import WeChat
+from cloudbase_rollout.cloudrun import Version
+from cloudbase_rollout.errors import Cancelled, LifecycleError, RolloutError, WaitKind, cancelled_text
+from cloudbase_rollout.plan import Plan, Target
+from cloudbase_rollout.statuses import FAILED, HEALTHY, classify
+
+#: At most this many services in flight (Tencent documents 1000 requests/s for the API).
+MAX_PARALLEL = 20
+
+
+@dataclass
+class Result:
+    """What happened to one service: the one shape both front ends present."""
+
+    target: Target
+    version_name: str | None = None  #: concrete once resolved (or as given when nothing was read)
+    run_id: str | None = None
+    result: str | None = None  #: the roll-update's result word (succ)
+    errmsg: str | None = None
+    attempts: int = 0
+    status: str | None = None  #: the last status read
+    waited: float | None = None
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+    release_order_id: int | None = None
+    promoted: bool = False
+    error: RolloutError | None = None
+    phase: str = "pending"  #: pending, reading, calling, waiting, releasing, done
+    before: Version | None = None
+
+
+@dataclass
+class Context:
+    plan: Plan
+    api: WeChat
+    say: Callable[[str], None]
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+def run(ctx: Context) -> list[Result]:
+    """Every target's steps; preflight reads for all waiting rollouts first."""
+    results = [Result(target, version_name=target.version_name) for target in ctx.plan.targets]
+    if ctx.plan.command == "rollout":
+        early = [r for r in results if r.target.wait]
+        _parallel(ctx, early, _preflight)
+        unreadable = [r for r in early if r.error is not None]
+        if unreadable:
+            for r in results:
+                if r.error is None:
+                    r.error = RolloutError("not rolled out: the version of " + ", ".join(
+                        u.target.id for u in unreadable) + " cannot be read, so nothing was changed")
+            return results
+    _parallel(ctx, results, STEPS[ctx.plan.command])
+    return results
+
+
+def _parallel(ctx: Context, results: Sequence[Result], step: Callable[[Context, Result], None]) -> None:
+    """Run step for each result in daemon threads; short joins keep the main thread responsive to signals."""
+    slots = threading.BoundedSemaphore(MAX_PARALLEL)
+    threads = [threading.Thread(target=_guarded, args=(ctx, r, step, slots), daemon=True) for r in results]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    except Cancelled as cancelled:
+        states = [(r.target.id, r.phase, r.run_id, r.promoted) for r in results]
+        detail, may = cancelled_text(ctx.plan.call.api_base_url, states)
+        raise Cancelled(cancelled.signum, detail, may_have_started=may) from None
+
+
+def _guarded(ctx: Context, r: Result, step: Callable[[Context, Result], None],
+             slots: threading.BoundedSemaphore) -> None:
+    with slots:
+        try:
+            step(ctx, r)
+        except RolloutError as error:
+            r.error = error
+        except Exception as error:  # a bug in one thread must still fail the step, not vanish
+            r.error = RolloutError(f"internal error: {type(error).__name__}: {error}")
+        finally:
+            r.phase = "done"
+
+
+def _say(ctx: Context, r: Result) -> Callable[[str], None]:
+    return lambda message: ctx.say(f"{r.target.id}: {message}")
+
+
+def _preflight(ctx: Context, r: Result) -> None:
+    """Read the version before anything changes: its state is the 'before' of the evidence rule."""
+    r.before = _read(ctx, r)
+    r.status = r.before.status
+    _say(ctx, r)(f"version {r.version_name} is {r.status or '(empty)'} before the rollout")
+    r.phase = "pending"
+
+
+def _read(ctx: Context, r: Result) -> Version:
+    """Resolve `latest` and read the version; any failure is a preflight error naming what exists."""
+    t, api = r.target, ctx.api
+    r.phase = "reading"
+    versions: list[Version] = []
+    try:
+        if t.version_name == "latest":
+            versions = cloudrun.list_versions(api, t.env_id, t.server_name)
+            found = cloudrun.newest(versions)
+            if found is None:
+                raise LifecycleError("preflight", t.server_name, "latest", command=ctx.plan.command)
+            r.version_name = found.name
+        return cloudrun.read_version(api, t.env_id, t.server_name, r.version_name or t.version_name)
+    except LifecycleError:
+        raise
+    except RolloutError as error:
+        names = tuple(v.name for v in versions) or _known(ctx, t)
+        raise LifecycleError("preflight", t.server_name, r.version_name or t.version_name, cause=error,
+                             versions=names, command=ctx.plan.command) from None
+
+
+def _known(ctx: Context, t: Target) -> tuple[str, ...]:
+    """The service's versions for an error message, when they can be listed."""
+    try:
+        return tuple(v.name for v in cloudrun.list_versions(ctx.api, t.env_id, t.server_name))[:20]
+    except RolloutError:
+        return ()
+
+
+def _rollout(ctx: Context, r: Result) -> None:
+    t = r.target
+    assert t.body is not None
+    r.phase = "calling"
+    reply = cloudrun.roll_update(ctx.api, t.body)
+    r.run_id, r.result, r.errmsg, r.attempts = reply.run_id, reply.result, reply.errmsg, reply.attempts
+    if not t.wait:
+        return
+    r.phase = "waiting"
+    outcome = _wait(ctx, r, r.before)
+    if outcome.outcome != HEALTHY:
+        raise _unsettled(r, outcome.outcome)
+    if t.promote:
+        _release(ctx, r)
+
+
+def _wait(ctx: Context, r: Result, before: Version | None) -> waiting.Waited:
+    t = r.target
+    version = r.version_name or t.version_name
+    watch = waiting.Watch(lambda: cloudrun.read_version(ctx.api, t.env_id, t.server_name, version),
+                          ctx.plan.timeout, ctx.plan.interval, ctx.clock, ctx.sleep, _say(ctx, r),
+                          before, r.run_id)
+    try:
+        outcome = waiting.wait(watch)
+    except RolloutError as error:
+        raise LifecycleError("unwatchable", t.server_name, version, r.status, r.run_id, cause=error,
+                             command=ctx.plan.command) from None
+    r.status = outcome.status or r.status
+    r.waited, r.timeline = outcome.seconds, outcome.timeline
+    return outcome
+
+
+def _unsettled(r: Result, outcome: str) -> LifecycleError:
+    kind: WaitKind = "failed" if outcome == FAILED else "timeout"
+    return LifecycleError(kind, r.target.server_name, r.version_name or "", r.status, r.run_id, r.waited)
+
+
+def _release(ctx: Context, r: Result) -> None:
+    t = r.target
+    version = r.version_name or t.version_name
+    r.phase = "releasing"
+    word, order = cloudrun.release(ctx.api, t.env_id, t.server_name, version)
+    r.release_order_id = order
+    if word != "success":
+        raise LifecycleError("release_failed", t.server_name, version, word, r.run_id,
+                             cause=RolloutError(f"result {word}"), command=ctx.plan.command)
+    r.promoted = True
+    _say(ctx, r)(f"released {version}: it takes all the traffic (release_order_id {order})")
+
+
+def _release_command(ctx: Context, r: Result) -> None:
+    """Promote an existing version: only a normal one (after waiting, with wait)."""
+    state = _settle(ctx, r)
+    if state == "timeout":
+        raise _unsettled(r, state)
+    if state != HEALTHY:
+        raise LifecycleError("refused", r.target.server_name, r.version_name or "", r.status,
+                             waited=r.waited, command="release")
+    _release(ctx, r)
+
+
+def _status_command(ctx: Context, r: Result) -> None:
+    """Read (and with wait, wait until settled); only a failed settle fails the step."""
+    state = _settle(ctx, r)
+    if r.target.wait and state != HEALTHY:
+        raise _unsettled(r, state)
+
+
+def _settle(ctx: Context, r: Result) -> str:
+    version = _read(ctx, r)
+    r.status = version.status
+    _say(ctx, r)(f"version {r.version_name} is {r.status or '(empty)'}")
+    state = classify(version.status)
+    if r.target.wait and state not in (HEALTHY, FAILED):
+        r.phase = "waiting"
+        state = _wait(ctx, r, None).outcome
+    return state
+
+
+STEPS: dict[str, Callable[[Context, Result], None]] = {
+    "rollout": _rollout, "release": _release_command, "status": _status_command,
+}
+
+
+def install_cancel_handlers() -> None:
+    """A cancelled job sends SIGTERM (Ctrl-C: SIGINT); stop at once with a clear error.
+
+    Raising from the handler interrupts a blocking wait (PEP 475 retries only when
+    the handler returns), so a slow call or a long wait cannot hold the step.
+    """
+    import signal
+
+    def handler(signum: int, _frame: object) -> None:
+        raise Cancelled(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handler)

@@ -1,0 +1,226 @@
+"""From raw inputs to a Plan: everything that needs no network, every problem at once.
+
+The Action and the CLI both call `prepare_plan`; core.py runs what it returns.
+Nothing here opens a connection.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cloudbase_rollout import request, schemas, settings, validate
+from cloudbase_rollout.errors import InvalidInput, Problem, unique
+from cloudbase_rollout.redact import Redactor
+from cloudbase_rollout.settings import CallSettings
+
+#: Environment variables that stand in for secret inputs (the CLI's way to keep them out of argv).
+SECRET_ENV = {
+    "access_token": "COMPONENT_ACCESS_TOKEN",
+    "component_appid": "COMPONENT_APPID",
+    "component_appsecret": "COMPONENT_APPSECRET",
+    "component_verify_ticket": "COMPONENT_VERIFY_TICKET",
+}
+#: Inputs a `services` entry may set besides body fields; call settings and secrets belong to the step.
+PER_SERVICE = ("id", "image", "image_tag", "request_file", "wait", "promote")
+#: What release and status take: the version's address and nothing that builds a body.
+READ_INPUTS = ("env_id", "server_name", "version_name")
+SERVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+
+
+@dataclass
+class Request:
+    """A validated roll-update body, ready to send."""
+
+    body: dict[str, Any]
+    call: CallSettings
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def request_json(self) -> str:
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class Target:
+    """One service: `id` names its outputs (run_id_<id>) and summary row."""
+
+    id: str
+    env_id: str
+    server_name: str
+    version_name: str  #: as given: may be `latest`
+    wait: bool
+    promote: bool
+    body: dict[str, Any] | None = None  #: the roll-update body, for command rollout
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def request_json(self) -> str:
+        """The token-free body, as sent."""
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class Plan:
+    command: str
+    targets: list[Target]
+    call: CallSettings
+    timeout: int
+    interval: int
+    batch: bool
+
+
+def with_secret_env(raw: Mapping[str, str], env: Mapping[str, str]) -> dict[str, str]:
+    """Secrets may come from COMPONENT_* variables when the input is absent."""
+    merged = settings.present(raw)
+    for name, variable in SECRET_ENV.items():
+        if name not in merged and env.get(variable, "").strip():
+            merged[name] = env[variable]
+    return merged
+
+
+def register_secrets(raw: Mapping[str, str], redactor: Redactor, mask: Callable[[str], None]) -> None:
+    """Mask every secret before anything else is printed."""
+    for name in settings.SECRET_INPUTS:
+        value = raw.get(name, "")
+        for secret in {value, value.strip()}:
+            if secret.strip():
+                redactor.add(secret)
+                mask(secret)
+
+
+def prepare(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
+            overrides: Mapping[str, str] | None = None) -> Request:
+    """One roll-update body, built and validated; InvalidInput with every problem."""
+    call, problems = settings.call_settings(raw)
+    built, body_problems = _body(raw, env, workspace, overrides)
+    problems += body_problems
+    if problems or call is None:
+        raise InvalidInput(unique(problems))
+    return Request(built.body, call, built.warnings)
+
+
+def _body(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
+          overrides: Mapping[str, str] | None) -> tuple[request.Built, list[Problem]]:
+    """The body and its problems; convention warnings join built.warnings."""
+    built = request.build(raw, env, workspace, overrides)
+    problems = [*built.problems, *validate.request_problems(built.body, built.sources)]
+    if any(p.input in ("image", "image_tag") for p in built.problems):
+        # the image input was given but is wrong: "image_info is required" would only repeat it
+        problems = [p for p in problems if not (p.kind == "required" and p.input.startswith("image_info"))]
+    if not problems:
+        built.warnings += validate.convention_warnings(built.body)
+    return built, problems
+
+
+def prepare_plan(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path) -> Plan:
+    """The whole step: one target without `services`, else one per entry; every problem at once."""
+    base = {name: value for name, value in raw.items() if name != "services"}
+    call, problems = settings.call_settings(base)  # once: the step's, not each entry's
+    life, life_problems = settings.lifecycle(base)
+    problems += life_problems
+    command = life.command if life else "rollout"
+    batch = "services" in raw
+    entries = parse_services(raw["services"], command) if batch else [{}]
+    targets: list[Target] = []
+    for index, entry in enumerate(entries):
+        label = f"services[{index}] " if batch else ""
+        target, found = _target(base, entry, env, workspace, command)
+        problems += [Problem(f"{label}{p.input}", p.message, p.kind) for p in found]
+        if target is not None and call is not None:
+            problems += _id_problems(target, targets, label)
+            targets.append(target)
+    if problems or call is None or life is None:
+        raise InvalidInput(unique(problems))
+    return Plan(command, targets, call, life.timeout, life.interval, batch)
+
+
+def _target(base: Mapping[str, str], entry: Mapping[str, str], env: Mapping[str, str], workspace: Path,
+            command: str) -> tuple[Target | None, list[Problem]]:
+    merged = {**base, **entry}
+    life, problems = settings.lifecycle({k: v for k, v in merged.items() if k in settings.LIFECYCLE_INPUTS})
+    if command != "rollout":
+        problems += _refused(base, entry, command)
+        address = {name: merged.get(name, settings.BODY_DEFAULTS.get(name, "")).strip() for name in READ_INPUTS}
+        problems += validate.address_problems(address)
+        if problems or life is None:
+            return None, problems
+        return Target(entry.get("id") or address["server_name"], address["env_id"], address["server_name"],
+                      address["version_name"], life.wait, life.promote), []
+    overrides = {k: v for k, v in entry.items() if k not in ("id", "wait", "promote")}
+    built, body_problems = _body(base, env, workspace, overrides if entry else None)
+    problems += body_problems
+    if problems or life is None:
+        return None, problems
+    body = built.body
+    server_name = str(body.get("server_name", ""))
+    return Target(entry.get("id") or server_name, str(body.get("env_id", "")), server_name,
+                  str(body.get("version_name", "")), life.wait, life.promote, body, built.warnings), []
+
+
+def _refused(base: Mapping[str, str], entry: Mapping[str, str], command: str) -> list[Problem]:
+    """Roll-update inputs given with release or status: refused, not silently ignored."""
+    found = []
+    for layer in (base, entry):
+        for name, value in layer.items():
+            if name in READ_INPUTS or (name in settings.OPTION_NAMES and name not in _BODY_BUILDERS) or name == "id":
+                continue
+            if name in ("wait", "promote") or value.strip() == settings.BODY_DEFAULTS.get(name):
+                continue  # the runner passes action.yml's defaults as if given
+            found.append(Problem(name, f"is not used by command {command}: it takes only env_id, server_name, "
+                                 "version_name and the wait inputs (roll-update inputs go with command rollout)"))
+    return found
+
+
+_BODY_BUILDERS = ("image", "image_tag", "request_file")
+
+
+def _id_problems(target: Target, earlier: list[Target], label: str) -> list[Problem]:
+    """Ids name outputs, which the runner keeps case-insensitively: run_id_WEB would overwrite run_id_web."""
+    if not label:
+        return []
+    if not SERVICE_ID.match(target.id):
+        return [Problem(f"{label}id", f"{target.id!r} is not accepted; expected letters, digits, - and _")]
+    for other in earlier:
+        if other.id.lower() == target.id.lower():
+            same = "repeats another entry" if other.id == target.id else f"differs from {other.id!r} only in case"
+            return [Problem(f"{label}id", f"{target.id!r} {same}; give each entry a unique id (outputs are "
+                            "case-insensitive)")]
+    return []
+
+
+def parse_services(text: str, command: str = "rollout") -> list[dict[str, str]]:
+    """A JSON array of per-service overrides (objects of input names) or request_file paths."""
+    try:
+        entries = request.loads(text)
+    except ValueError as error:
+        raise InvalidInput([Problem("services", f"is not valid JSON ({error}); expected a JSON array of "
+                                    "objects of input names, e.g. [{\"server_name\": \"api\"}]")]) from None
+    if not isinstance(entries, list) or not entries:
+        raise InvalidInput([Problem("services", "expected a non-empty JSON array of objects or request_file paths")])
+    allowed = (*schemas.body_fields(), *PER_SERVICE)
+    parsed, problems = [], []
+    for index, entry in enumerate(entries):
+        if isinstance(entry, str):
+            entry = {"request_file": entry}
+        if not isinstance(entry, dict):
+            problems.append(Problem(f"services[{index}]", "expected an object of input names or a request_file path"))
+            continue
+        for key in entry:
+            if key not in allowed:
+                problems.append(Problem(f"services[{index}] {key}", "is not a per-service input; accepted: "
+                                        "the API's body fields, image, image_tag, request_file, id, wait, promote"))
+        parsed.append({k: _text(v) for k, v in entry.items() if v is not None})
+    if problems:
+        raise InvalidInput(problems)
+    return parsed
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

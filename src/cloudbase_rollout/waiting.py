@@ -1,0 +1,108 @@
+"""Wait for a version to settle: poll, judge each status, report changes, never sleep for real in tests.
+
+The loop takes its clock and sleep as parameters. A `normal` read counts as the
+new rollout only with evidence that it is new (`Watch.before`): its updated_time
+changed, a status other than normal was seen since the call, or its run_id is
+ours. Without that evidence it is the old state, not success.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cloudbase_rollout import retry
+from cloudbase_rollout.cloudrun import Version
+from cloudbase_rollout.errors import RolloutError
+from cloudbase_rollout.statuses import FAILED, HEALTHY, classify
+
+HEARTBEAT = 30.0
+
+
+@dataclass
+class Watch:
+    """What to wait for, and how."""
+
+    read: Callable[[], Version]
+    timeout: float
+    interval: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    say: Callable[[str], None]
+    #: The version as read before the rollout; None when any settled state will do.
+    before: Version | None = None
+    run_id: str | None = None
+    #: Stop at a failed status too (status); release waits only for normal (failed also stops).
+
+
+@dataclass
+class Waited:
+    outcome: str  #: healthy, failed or timeout
+    status: str | None
+    seconds: float
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Seen:
+    start: float
+    status: str | None = None
+    moved: bool = False
+    last_line: float = 0.0
+    last_error: str | None = None
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+
+
+def wait(watch: Watch) -> Waited:
+    """Poll every `interval` until the version settles or `timeout` passes.
+
+    A read error that retrying can cure (busy, minute quota, 429/503, a lost
+    connection) does not end the wait; any other is raised to the caller.
+    """
+    seen = _Seen(watch.clock())
+    seen.last_line = seen.start
+    deadline = seen.start + watch.timeout
+    while True:
+        outcome = _poll(watch, seen)
+        now = watch.clock()
+        if outcome is not None:
+            return Waited(outcome, seen.status, now - seen.start, seen.timeline)
+        if now >= deadline:
+            return Waited("timeout", seen.status, now - seen.start, seen.timeline)
+        if now - seen.last_line >= HEARTBEAT:
+            watch.say(f"still {seen.status or 'unknown'} after {now - seen.start:.0f} s")
+            seen.last_line = now
+        watch.sleep(min(watch.interval, deadline - now))
+
+
+def _poll(watch: Watch, seen: _Seen) -> str | None:
+    """One read: the outcome when the version settled, else None."""
+    try:
+        version = watch.read()
+    except RolloutError as error:
+        if not retry.retryable(error, safe=True):
+            raise
+        if str(error) != seen.last_error:  # once per kind of trouble, not once per poll
+            watch.say(f"reading the status failed ({error.short()}); still waiting")
+            seen.last_error = str(error)
+        return None
+    seen.last_error = None
+    elapsed = watch.clock() - seen.start
+    if version.status != seen.status:
+        seen.timeline.append((elapsed, version.status))
+        watch.say(f"status {version.status or '(empty)'} after {elapsed:.0f} s")
+        seen.status, seen.last_line = version.status, watch.clock()
+    state = classify(version.status)
+    if state not in (HEALTHY, FAILED):
+        seen.moved = True
+        return None
+    return state if _is_new(watch, seen, version) else None
+
+
+def _is_new(watch: Watch, seen: _Seen, version: Version) -> bool:
+    """Evidence that a settled status belongs to our rollout, not to the state before it."""
+    before = watch.before
+    if before is None:
+        return True
+    return (seen.moved or version.updated_time != before.updated_time
+            or (watch.run_id is not None and version.run_id == watch.run_id))
