@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -119,3 +120,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class RoutedServer(ScriptedServer):
+    """Answers each request with route(received): for scenarios where calls run concurrently."""
+
+    def __init__(self, route: Callable[[Received], Reply]) -> None:
+        self.route = route
+        super().__init__([Reply()])
+
+    def next_reply(self, received: Received) -> Reply:
+        with self.lock:
+            self.received.append(received)
+        return self.route(received)

@@ -7,10 +7,16 @@ as the working directory, GITHUB_ACTIONS=true and CI=true.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,3 +95,50 @@ def run_step(tmp: Path, inputs: dict[str, str], env: dict[str, str] | None = Non
     return StepResult(proc.returncode, proc.stdout, proc.stderr,
                       out.read_text(encoding="utf-8") if out.exists() else "",
                       summary.read_text(encoding="utf-8") if summary.exists() else "")
+
+
+def run_inprocess(tmp: Path, inputs: dict[str, str], env: dict[str, str] | None = None,
+                  clock: Callable[[], float] | None = None,
+                  sleep: Callable[[float], None] | None = None) -> StepResult:
+    """The same step through action.main with an explicit environment, in this process.
+
+    stdout is captured as the runner would read it; the signal handlers the step
+    installs are put back afterwards.
+    """
+    from cloudbase_rollout import action
+
+    full = base_env(tmp)
+    for name, value in inputs.items():
+        full[f"INPUT_{name.upper()}"] = value
+    full.update(env or {})
+    out, err = io.StringIO(), io.StringIO()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    kwargs: dict[str, Any] = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = action.main(full, **kwargs)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    output, summary = Path(full["GITHUB_OUTPUT"]), Path(full["GITHUB_STEP_SUMMARY"])
+    return StepResult(code, out.getvalue(), err.getvalue(),
+                      output.read_text(encoding="utf-8") if output.exists() else "",
+                      summary.read_text(encoding="utf-8") if summary.exists() else "")
+
+
+class FakeClock:
+    """A clock and a sleep for code that waits: sleeping moves the clock, nothing really sleeps."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self.lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.sleeps.append(seconds)
+            self.now += seconds

@@ -8,11 +8,12 @@ when the step then fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import github_action_utils as gha
@@ -21,6 +22,9 @@ from cloudbase_rollout import core, plan, report, settings
 from cloudbase_rollout.api import WeChat
 from cloudbase_rollout.errors import InvalidInput, OutputsNotWritten, Problem, RolloutError
 from cloudbase_rollout.redact import Redactor
+
+
+FILE_COMMANDS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 
 
 def command_data(text: str) -> str:
@@ -54,15 +58,31 @@ class Runner:
 
     def outputs(self, values: Mapping[str, str]) -> None:
         if self.env.get("GITHUB_OUTPUT"):
-            for name, value in values.items():
-                gha.set_output(name, self.redact(value))
+            with self._file_commands():
+                for name, value in values.items():
+                    gha.set_output(name, self.redact(value))
 
     def summary(self, markdown: str) -> None:
         if self.env.get("GITHUB_STEP_SUMMARY"):
             try:
-                gha.append_job_summary(self.redact(markdown))
+                with self._file_commands():
+                    gha.append_job_summary(self.redact(markdown))
             except OSError as error:
                 self.warning(f"could not write the step summary: {error}")
+
+    @contextlib.contextmanager
+    def _file_commands(self) -> Iterator[None]:
+        """github-action-utils finds the files in os.environ; the step's own mapping decides which."""
+        saved = {name: os.environ.get(name) for name in FILE_COMMANDS}
+        os.environ.update({name: self.env[name] for name in FILE_COMMANDS if name in self.env})
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def read_inputs(env: Mapping[str, str]) -> tuple[dict[str, str], list[Problem], list[str]]:

@@ -156,12 +156,12 @@ def _rollout(ctx: Context, r: Result) -> None:
         _release(ctx, r)
 
 
-def _wait(ctx: Context, r: Result, before: Version | None) -> waiting.Waited:
+def _wait(ctx: Context, r: Result, before: Version | None, first: Version | None = None) -> waiting.Waited:
     t = r.target
     version = r.version_name or t.version_name
     watch = waiting.Watch(lambda: cloudrun.read_version(ctx.api, t.env_id, t.server_name, version),
                           ctx.plan.timeout, ctx.plan.interval, ctx.clock, ctx.sleep, _say(ctx, r),
-                          before, r.run_id)
+                          before, r.run_id, first)
     try:
         outcome = waiting.wait(watch)
     except RolloutError as error:
@@ -215,7 +215,7 @@ def _settle(ctx: Context, r: Result) -> str:
     state = classify(version.status)
     if r.target.wait and state not in (HEALTHY, FAILED):
         r.phase = "waiting"
-        state = _wait(ctx, r, None).outcome
+        state = _wait(ctx, r, None, version).outcome
     return state
 
 

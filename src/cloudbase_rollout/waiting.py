@@ -32,7 +32,8 @@ class Watch:
     #: The version as read before the rollout; None when any settled state will do.
     before: Version | None = None
     run_id: str | None = None
-    #: Stop at a failed status too (status); release waits only for normal (failed also stops).
+    #: A read just made (release, status): the loop starts from it, and sleeps before reading again.
+    first: Version | None = None
 
 
 @dataclass
@@ -62,6 +63,9 @@ def wait(watch: Watch) -> Waited:
     seen = _Seen(watch.clock())
     seen.last_line = seen.start
     deadline = seen.start + watch.timeout
+    if watch.first is not None:  # a settled first read never gets here: the caller had its answer
+        _observe(watch, seen, watch.first)
+        watch.sleep(min(watch.interval, watch.timeout))
     while True:
         outcome = _poll(watch, seen)
         now = watch.clock()
@@ -87,6 +91,10 @@ def _poll(watch: Watch, seen: _Seen) -> str | None:
             seen.last_error = str(error)
         return None
     seen.last_error = None
+    return _observe(watch, seen, version)
+
+
+def _observe(watch: Watch, seen: _Seen, version: Version) -> str | None:
     elapsed = watch.clock() - seen.start
     if version.status != seen.status:
         seen.timeline.append((elapsed, version.status))
