@@ -72,8 +72,8 @@ def _add(group: argparse._ArgumentGroup, name: str, node: dict[str, object], def
         group.add_argument(flag, dest=name, metavar=name.upper(), help=text.replace("%", "%%"))
 
 
-def main(argv: Sequence[str] | None = None, *, clock: Callable[[], float] = time.monotonic,
-         sleep: Callable[[float], None] = time.sleep) -> int:
+def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None,
+         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     command = args[0] if args[:1] and args[0] in COMMANDS else "rollout"
     rest = args[1:] if args[:1] == [command] else args
@@ -84,11 +84,12 @@ def main(argv: Sequence[str] | None = None, *, clock: Callable[[], float] = time
     if command == "demo":
         from cloudbase_rollout import demo
 
-        return demo.main(rest)
+        code: int = demo.main(rest)
+        return code
     options = parser(command).parse_args(rest)
     raw = {name: value for name, value in vars(options).items() if isinstance(value, str)}
     raw["command"] = command
-    return run(raw, as_json=options.json, clock=clock, sleep=sleep)
+    return run(raw, as_json=options.json, env=env, clock=clock, sleep=sleep)
 
 
 def run(raw: dict[str, str], *, as_json: bool, env: dict[str, str] | None = None,
