@@ -139,8 +139,8 @@ class TransportError(RolloutError):
 def _short_ambiguity(error: RolloutError) -> str:
     if not error.may_have_started:
         return ""
-    return " (the release may have been made)" if getattr(error, "effect", "") == "release" \
-        else " (the rollout may have started)"
+    return {"release": " (the release may have been made)",
+            "rollout": " (the rollout may have started)"}.get(getattr(error, "effect", "rollout"), "")
 
 
 WaitKind = Literal["failed", "timeout", "unwatchable", "preflight", "refused", "release_failed", "rolled_back"]

@@ -10,7 +10,7 @@ import re
 
 _QUERY_SECRET = re.compile(
     r"(?i)((?:access_token|component_access_token|component_appsecret|component_verify_ticket)"
-    r"(?:=|%3D|\"\s*:\s*\"|'\s*:\s*'))[^&\s\"'<>]+"
+    r"(?:=[\"']?|%3D|\"\s*:\s*\"|'\s*:\s*'))[^&\s\"'<>]+"
 )
 MASK = "***"
 
@@ -24,10 +24,6 @@ class Redactor:
     def add(self, secret: str | None) -> None:
         if secret:
             self._secrets.add(secret)
-
-    @property
-    def secrets(self) -> frozenset[str]:
-        return frozenset(self._secrets)
 
     def __call__(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
