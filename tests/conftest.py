@@ -73,10 +73,9 @@ def shared_servers() -> Iterator[tuple[Emulator, ScriptedServer]]:
 
 @pytest.fixture
 def emu(shared_servers: tuple[Emulator, ScriptedServer]) -> Emulator:
+    """The shared emulator, its record, services, releases and injected faults forgotten."""
     emulator = shared_servers[0]
-    with emulator.state.lock:
-        emulator.state.rollouts.clear()
-        emulator.state.fail_next = 0
+    emulator.state.reset()
     return emulator
 
 

@@ -1,10 +1,34 @@
-"""A local stand-in for the WeChat endpoint, faithful to the spec's error table.
+"""A local stand-in for WeChat's CloudBase Run endpoints, faithful to the spec's error table.
 
-For the README's demo and for users testing workflows offline. Checks, in the
-order WeChat's gateway would: 43002 non-POST, 41001 no token, 42001 expired
-token, 40014 wrong token, 44002 empty body, 47001 malformed JSON, 40101 missing
-required field, 40097 invalid field (same schema as the client), otherwise
-`succ` with a fresh run_id. Control endpoints live under /_emulator/.
+For users testing workflows offline and for the tests. Every endpoint is a POST with
+?access_token=, checked in the order WeChat's gateway would: 43002 non-POST, 41001 no token,
+42001 expired token, 40014 wrong token, 44002 empty body, 47001 malformed JSON, 40101 missing
+required field, 40097 invalid field or no such version. Errors come inside an HTTP 200.
+
+endpoints:
+  /componenttcb/rollupdatecloudbaserunserverversion  roll out a version (`latest`: the newest);
+      it reads `deploying`, then `normal` after --settle-seconds; `succ` with a fresh run_id
+  /componenttcb/releasecloudbaserunversion  {env_id, server_name, release_version}: a `normal`
+      version gets flow_ratio 100, the others 0 (`success`); otherwise `failed`
+  /componenttcb/getcsversionlist    {env, service_name, limit?, offset?}: newest first
+  /componenttcb/getcsversiondetail  {env, service_name, version_name}
+  /cgi-bin/component/api_component_token  mints a token; the previous one then answers 42001
+A service never seen before exists, as if made by hand in the console: one serving version
+`<server_name>-001`, a day old, and the concrete version (not `latest`) the first call names.
+
+controls (curl them; parameters in the query string):
+  GET  /_emulator/rollouts   rollouts received (bodies, never tokens) and the call count
+  GET  /_emulator/services   every service, its versions (status, flow_ratio) and the releases
+  POST /_emulator/fail?count=N&errcode=-1     the next N roll-update calls answer errcode
+  POST /_emulator/read-fail?count=N&errcode=-1|45011|45009[&http=503]  the next N list/detail calls
+  POST /_emulator/settle-fail?[env_id=&server_name=&version_name=&]status=build_fail&count=1
+      the next matching rollout(s) settle to that status instead of normal
+  POST /_emulator/slow?env_id=&server_name=&seconds=S   that service settles after S seconds
+  POST /_emulator/status?env_id=&server_name=&version_name=&status=warming_up[&reads=N]
+      reads report that word for the version (N reads, or until set again; empty status: the truth)
+  POST /_emulator/seed  JSON {"env_id","server_name","versions":[{"version_name","status",
+      "created_time"?, "flow_ratio"?, ...}]}: the service with exactly those versions
+  POST /_emulator/reset  forget rollouts, services, releases and injected faults
 """
 
 from __future__ import annotations
@@ -15,63 +39,63 @@ import secrets
 import string
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from cloudbase_rollout import API_PATH, TOKEN_PATH
+from cloudbase_rollout import API_PATH, RELEASE_PATH, TOKEN_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH, schemas
+from cloudbase_rollout.emulator_state import FAILED, SettleFailure, State
 from cloudbase_rollout.request import loads
 from cloudbase_rollout.validate import request_problems
 
+__all__ = ["Emulator", "State", "main"]
 MAX_BODY = 1 << 20
 RUN_ID_ALPHABET = string.ascii_letters + string.digits
+BUSY = {-1: "system error", 45009: "reach max api daily quota limit",
+        45011: "api minute-quota reach limit, retry next minute"}
+UNAVAILABLE = "<html><body><h1>503 Service Unavailable</h1></body></html>"
+Payload = dict[str, Any] | str
+Endpoint = Callable[[State, str, str, bytes], dict[str, Any]]
+Query = dict[str, list[str]]
 
 
-@dataclass
-class State:
-    """What the emulator knows and remembers; shared by the handler threads."""
+class Refused(Exception):
+    """The reply to a call the emulator will not carry out."""
 
-    token: str
-    expired_tokens: set[str] = field(default_factory=set)
-    component_appid: str = "wx-emulator-component"
-    component_appsecret: str = "emulator-appsecret"
-    component_verify_ticket: str = "emulator-ticket"
-    delay: float = 0.0
-    fail_next: int = 0
-    fail_errcode: int = -1
-    rollouts: list[dict[str, Any]] = field(default_factory=list)
-    calls: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, errcode: int, errmsg: str, status: int = 200) -> None:
+        super().__init__(errmsg)
+        self.status, self.reply = status, _err(errcode, errmsg)
 
-    def take_failure(self) -> int | None:
-        with self.lock:
-            self.calls += 1
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                return self.fail_errcode
-        return None
+
+def admitted(state: State, method: str, token: str, raw: bytes) -> dict[str, Any]:
+    """The body of a call that passes the gateway's checks, in WeChat's order; else Refused."""
+    if method != "POST":
+        raise Refused(43002, "require POST method")
+    if not token:
+        raise Refused(41001, "access_token missing")
+    if token in state.expired_tokens:
+        raise Refused(42001, "access_token expired")
+    if token != state.token:
+        raise Refused(40014, "invalid access_token")
+    if not raw.strip():
+        raise Refused(44002, "empty post data")
+    try:
+        body = loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(47001, "data format error") from None
+    if not isinstance(body, dict):
+        raise Refused(47001, "data format error")
+    return body
 
 
 def answer(state: State, method: str, token: str | None, raw: bytes) -> dict[str, Any]:
     """The roll-update reply for one request, per the spec's error table."""
-    if method != "POST":
-        return _err(43002, "require POST method")
-    if not token:
-        return _err(41001, "access_token missing")
-    if token in state.expired_tokens:
-        return _err(42001, "access_token expired")
-    if token != state.token:
-        return _err(40014, "invalid access_token")
-    if not raw.strip():
-        return _err(44002, "empty post data")
     try:
-        body = loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return _err(47001, "data format error")
-    if not isinstance(body, dict):
-        return _err(47001, "data format error")
+        body = admitted(state, method, token or "", raw)
+    except Refused as refused:
+        return refused.reply
     failure = state.take_failure()
     if failure is not None:
         return _err(failure, "system error")
@@ -82,16 +106,66 @@ def answer(state: State, method: str, token: str | None, raw: bytes) -> dict[str
     if problems:
         return _err(40097, f"invalid args: {problems[0]}")
     run_id = "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(14))
-    with state.lock:
-        state.rollouts.append({"run_id": run_id, "received_at": time.time(), "body": body})
+    if not state.roll(body, run_id):
+        return _err(40097, f"invalid args: version_name: no such version: {body['version_name']}")
     return {"errcode": 0, "errmsg": "ok", "result": "succ", "run_id": run_id}
+
+
+@cache
+def _validator(name: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schemas.load(name))
+
+
+def checked(state: State, method: str, token: str, raw: bytes, schema: str, read: bool = False) -> dict[str, Any]:
+    """A body past the gateway, the read-failure control (reads only) and its schema; else Refused."""
+    body = admitted(state, method, token, raw)
+    failure = state.take_read_failure() if read else None
+    if failure is not None:
+        raise Refused(failure[1], BUSY.get(failure[1], "system error"), failure[0])
+    errors = sorted(_validator(schema).iter_errors(body), key=lambda e: e.validator != "required")
+    missing = [n for e in errors if e.validator == "required" for n in e.validator_value if n not in e.instance]
+    if missing:
+        raise Refused(40101, f"missing parameter: {', '.join(missing)}")
+    if errors:
+        where = ".".join(str(p) for p in errors[0].absolute_path) or "body"
+        raise Refused(40097, f"invalid args: {where}: {errors[0].message[:200]}")
+    return body
+
+
+def release(state: State, method: str, token: str, raw: bytes) -> dict[str, Any]:
+    body = checked(state, method, token, raw, "release.request.schema.json")
+    outcome = state.release(body["env_id"], body["server_name"], body["release_version"])
+    if outcome is None:
+        raise Refused(40097, f"invalid args: release_version: no such version: {body['release_version']}")
+    return {"errcode": 0, "errmsg": "ok", **outcome}
+
+
+def version_list(state: State, method: str, token: str, raw: bytes) -> dict[str, Any]:
+    body = checked(state, method, token, raw, "versionlist.request.schema.json", read=True)
+    limit, offset = int(body.get("limit", 20)), int(body.get("offset", 0))
+    total, items = state.page(body["env"], body["service_name"], limit, offset)
+    return {"errcode": 0, "errmsg": "ok", "total": total, "items": items}
+
+
+def version_detail(state: State, method: str, token: str, raw: bytes) -> dict[str, Any]:
+    body = checked(state, method, token, raw, "versiondetail.request.schema.json", read=True)
+    detail = state.detail(body["env"], body["service_name"], body["version_name"])
+    if detail is None:
+        raise Refused(40097, f"invalid args: version_name: no such version: {body['version_name']}")
+    return {"errcode": 0, "errmsg": "ok", **detail}
+
+
+ENDPOINTS: dict[str, Endpoint] = {API_PATH: answer, RELEASE_PATH: release, VERSION_LIST_PATH: version_list,
+                                  VERSION_DETAIL_PATH: version_detail}
 
 
 def mint(state: State, raw: bytes) -> dict[str, Any]:
     """POST /cgi-bin/component/api_component_token: a fresh token replaces the old one."""
     try:
         body = json.loads(raw.decode("utf-8") or "null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return _err(47001, "data format error")
     if not isinstance(body, dict) or body.get("component_appid") != state.component_appid:
         return _err(40013, "invalid appid")
@@ -109,6 +183,94 @@ def _err(errcode: int, errmsg: str) -> dict[str, Any]:
     return {"errcode": errcode, "errmsg": errmsg}
 
 
+# -- controls: (state, query, body) -> (HTTP status, reply); a ValueError or TypeError is a 400 --------------
+
+
+def _params(query: Query, **spec: tuple[Callable[[str], Any], str | None]) -> list[Any]:
+    """Query parameters, converted in the order given; a default of None means required."""
+    values = []
+    for name, (kind, default) in spec.items():
+        given = query.get(name, [default])[0]
+        if given is None:
+            raise ValueError(f"{name} is required")
+        try:
+            values.append(kind(given))
+        except ValueError:
+            raise ValueError(f"{name} must be a{'n integer' if kind is int else ' number'}") from None
+    return values
+
+
+def _fail(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
+    count, errcode = _params(query, count=(int, "1"), errcode=(int, "-1"))
+    with state.lock:
+        state.fail_next, state.fail_errcode = count, errcode
+    return 200, {"fail_next": count, "errcode": errcode}
+
+
+def _read_fail(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
+    count, errcode, http = _params(query, count=(int, "1"), errcode=(int, "-1"), http=(int, "200"))
+    if http not in (200, 503):
+        raise ValueError("http must be 200 (errcode in the body) or 503")
+    with state.lock:
+        state.read_fail_next, state.read_fail_errcode, state.read_fail_http = count, errcode, http
+    return 200, {"read_fail_next": count, "errcode": errcode, "http": http}
+
+
+def _settle_fail(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
+    env_id, server, name, word, count = _params(query, env_id=(str, ""), server_name=(str, ""),
+                                               version_name=(str, ""), status=(str, FAILED), count=(int, "1"))
+    rule = SettleFailure(env_id or None, server or None, name or None, word or FAILED, count)
+    state.fail_settling(rule)
+    return 200, {"settle_fail": vars(rule)}
+
+
+def _slow(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
+    env_id, server, seconds = _params(query, env_id=(str, None), server_name=(str, None), seconds=(float, None))
+    if not 0 <= seconds < 1e9:
+        raise ValueError("seconds must be a number from 0")
+    state.settle_slowly(env_id, server, seconds)
+    return 200, {"env_id": env_id, "server_name": server, "settle_seconds": seconds}
+
+
+def _status(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
+    env_id, server, name, word, reads = _params(query, env_id=(str, None), server_name=(str, None),
+                                                version_name=(str, None), status=(str, ""), reads=(int, "0"))
+    if reads < 0:
+        raise ValueError("reads must be 0 (until set again) or more")
+    if not state.show(env_id, server, name, word, reads or None):
+        return 404, _err(404, f"no such version: {name}")
+    return 200, {"version_name": name, "status": word or None, "reads": reads or None}
+
+
+def _seed(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
+    spec = loads(raw.decode("utf-8") or "null")
+    if not isinstance(spec, dict) or not isinstance(spec.get("versions", []), list):
+        raise ValueError('seed takes {"env_id": ..., "server_name": ..., "versions": [...]}')
+    env_id, server, versions = spec.get("env_id"), spec.get("server_name"), spec.get("versions", [])
+    if not (isinstance(env_id, str) and env_id and isinstance(server, str) and server):
+        raise ValueError("seed needs env_id and server_name")
+    state.seed(env_id, server, versions)
+    return 200, {"env_id": env_id, "server_name": server, "versions": len(versions)}
+
+
+def _record(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
+    with state.lock:
+        return 200, {"rollouts": list(state.rollouts), "calls": state.calls}
+
+
+def _reset(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
+    state.reset()
+    return 200, {"reset": True}
+
+
+CONTROLS: dict[tuple[str, str], Callable[[State, Query, bytes], tuple[int, Payload]]] = {
+    ("GET", "/_emulator/rollouts"): _record, ("GET", "/_emulator/services"): lambda s, q, r: (200, s.snapshot()),
+    ("POST", "/_emulator/fail"): _fail, ("POST", "/_emulator/read-fail"): _read_fail,
+    ("POST", "/_emulator/settle-fail"): _settle_fail, ("POST", "/_emulator/slow"): _slow,
+    ("POST", "/_emulator/status"): _status, ("POST", "/_emulator/seed"): _seed, ("POST", "/_emulator/reset"): _reset,
+}
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "cloudbase-rollout-emulator"
     state: State
@@ -124,13 +286,17 @@ class Handler(BaseHTTPRequestHandler):
             self._send(413, _err(413, f"Content-Length must be an integer up to {MAX_BODY}"))
             return
         if parts.path.startswith("/_emulator/"):
-            self._control(method, parts.path, parse_qs(parts.query))
+            self._control(method, parts.path, parse_qs(parts.query), raw)
             return
         if self.state.delay:
             time.sleep(self.state.delay)
-        if parts.path == API_PATH:
+        endpoint = ENDPOINTS.get(parts.path)
+        if endpoint is not None:
             token = parse_qs(parts.query).get("access_token", [""])[0]
-            self._send(200, answer(self.state, method, token, raw))
+            try:
+                self._send(200, endpoint(self.state, method, token, raw))
+            except Refused as refused:  # a gateway's 503 is a page, not JSON
+                self._send(refused.status, UNAVAILABLE if refused.status == 503 else refused.reply)
         elif parts.path == TOKEN_PATH and method == "POST":
             self._send(200, mint(self.state, raw))
         else:
@@ -146,50 +312,30 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length > 0 else b""
 
-    def _control(self, method: str, path: str, query: dict[str, list[str]]) -> None:
-        state = self.state
-        if path == "/_emulator/rollouts" and method == "GET":
-            with state.lock:
-                self._send(200, {"rollouts": list(state.rollouts), "calls": state.calls})
-        elif path == "/_emulator/fail" and method == "POST":
-            try:
-                count, errcode = int(query.get("count", ["1"])[0]), int(query.get("errcode", ["-1"])[0])
-            except ValueError:
-                self._send(400, _err(400, "count and errcode must be integers"))
-                return
-            with state.lock:
-                state.fail_next, state.fail_errcode = count, errcode
-            self._send(200, {"fail_next": count, "errcode": errcode})
-        elif path == "/_emulator/reset" and method == "POST":
-            with state.lock:
-                state.rollouts.clear()
-                state.calls = state.fail_next = 0
-            self._send(200, {"reset": True})
-        else:
+    def _control(self, method: str, path: str, query: Query, raw: bytes) -> None:
+        control = CONTROLS.get((method, path))
+        if control is None:
             self._send(404, _err(404, f"no such control: {method} {path}"))
+            return
+        try:
+            status, payload = control(self.state, query, raw)
+        except (ValueError, TypeError, OverflowError) as error:
+            status, payload = 400, _err(400, str(error)[:300])
+        self._send(status, payload)
 
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    def _send(self, status: int, payload: Payload) -> None:
+        text = isinstance(payload, str)
+        data = (payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", "text/html; charset=utf-8" if text else "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
     def do_POST(self) -> None:
-        self._route("POST")
+        self._route(self.command)
 
-    def do_GET(self) -> None:
-        self._route("GET")
-
-    def do_PUT(self) -> None:
-        self._route("PUT")
-
-    def do_DELETE(self) -> None:
-        self._route("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._route("PATCH")
+    do_GET = do_PUT = do_DELETE = do_PATCH = do_POST
 
 
 class Emulator(ThreadingHTTPServer):
@@ -213,13 +359,26 @@ class Emulator(ThreadingHTTPServer):
 
 
 def arguments() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cloudbase-rollout emulator", description=__doc__)
+    p = argparse.ArgumentParser(prog="cloudbase-rollout emulator", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default 8080)")
     p.add_argument("--token", default="emulator-access-token", help="the access_token it accepts")
     p.add_argument("--expired-token", action="append", default=[], help="a token answered with 42001")
     p.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     p.add_argument("--fail-next", type=int, default=0, help="answer the next N rollouts with errcode -1")
+    p.add_argument("--settle-seconds", type=float, default=2.0,
+                   help="seconds a rolled-out version reads `deploying` before it settles (default 2)")
+    p.add_argument("--fail-settle", type=int, default=0, metavar="N",
+                   help="the next N rollouts settle to --fail-status instead of normal")
+    p.add_argument("--fail-status", default=FAILED, help=f"the status they settle to (default {FAILED})")
+    p.add_argument("--read-fail-next", type=int, default=0, metavar="N",
+                   help="answer the next N list/detail calls with --read-fail-errcode")
+    p.add_argument("--read-fail-errcode", type=int, default=-1, choices=sorted(BUSY),
+                   help="-1 busy, 45011 minute quota, 45009 daily quota (default -1)")
+    p.add_argument("--read-fail-http", action="store_const", const=503, default=200,
+                   help="fail those reads with HTTP 503 instead")
+    p.add_argument("--list-run-id", action="store_true", help="list items carry the run_id of their rollout")
     p.add_argument("--component-appid", default=State.component_appid)
     p.add_argument("--component-appsecret", default=State.component_appsecret)
     p.add_argument("--component-verify-ticket", default=State.component_verify_ticket)
@@ -229,11 +388,14 @@ def arguments() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     o = arguments().parse_args(argv)
     state = State(o.token, set(o.expired_token), o.component_appid, o.component_appsecret,
-                  o.component_verify_ticket, delay=o.delay, fail_next=o.fail_next)
+                  o.component_verify_ticket, delay=o.delay, fail_next=o.fail_next, settle_seconds=o.settle_seconds,
+                  list_run_id=o.list_run_id, read_fail_next=o.read_fail_next,
+                  read_fail_errcode=o.read_fail_errcode, read_fail_http=o.read_fail_http)
+    if o.fail_settle:
+        state.fail_settling(SettleFailure(None, None, None, o.fail_status, o.fail_settle))
     server = Emulator(state, o.host, o.port)
     print(f"cloudbase-rollout emulator listening on {server.url}", flush=True)
-    print(f"  POST {server.url}{API_PATH}?access_token=<token>; GET {server.url}/_emulator/rollouts",
-          flush=True)
+    print(f"  POST {server.url}{API_PATH}?access_token=<token>; GET {server.url}/_emulator/services", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -241,42 +403,3 @@ def main(argv: Sequence[str]) -> int:
     finally:
         server.server_close()
     return 0
-
-
-def demo(argv: Sequence[str]) -> int:
-    """Start an emulator, run the Action exactly as the runner would, show what it produced."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    token = "demo-" + secrets.token_urlsafe(16)
-    server = Emulator(State(token)).start()
-    with tempfile.TemporaryDirectory() as tmp:
-        outputs, summary = os.path.join(tmp, "output"), os.path.join(tmp, "summary.md")
-        env = {**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": outputs,
-               "GITHUB_STEP_SUMMARY": summary, "GITHUB_WORKSPACE": tmp,
-               "INPUT_ACCESS_TOKEN": token, "INPUT_API_BASE_URL": server.url,
-               "INPUT_ENV_ID": "demo-6gxk23no5605e14f", "INPUT_SERVER_NAME": "shop-api",
-               "INPUT_IMAGE": "ccr.ccs.tencentyun.com/demo/shop-api", "INPUT_IMAGE_TAG": "v1.0.0",
-               "INPUT_FLOW_RATIO": "100", "INPUT_CONTAINER_PORT": "80",
-               "INPUT_ENV_PARAMS": "LOG_LEVEL=info\nGREETING=hello, world"}
-        print(f"$ cloudbase-rollout action against the emulator at {server.url}", flush=True)
-        code = subprocess.call([sys.executable, "-m", "cloudbase_rollout.action"], env=env)
-        print("\n--- GITHUB_OUTPUT ---")
-        print(_read(outputs))
-        print("--- step summary ---")
-        print(_read(summary))
-    received = server.state.rollouts
-    server.shutdown()
-    if code == 0 and received:
-        print(f"run_id: {received[-1]['run_id']}")
-    return code
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return "(none)"
