@@ -18,7 +18,10 @@ ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
 EXAMPLES = sorted((ROOT / "examples").glob("*.y*ml"))
 REQUEST_FILES = sorted((ROOT / "examples" / "deploy").glob("*.json"))
-THIS_ACTION = "OWNER/cloudbase-rollout@v1"
+# Examples pin this action like any other: a full commit SHA (a placeholder until a release
+# exists) with the version tag in a comment.
+THIS_ACTION = re.compile(r"OWNER/cloudbase-rollout@[0-9a-f]{40}")
+PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
 MARKETPLACE_COLORS = {"white", "black", "yellow", "blue", "green", "orange", "red", "purple", "gray-dark"}
 
 
@@ -36,6 +39,10 @@ def _steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
     return [step for job in workflow.get("jobs", {}).values() for step in job.get("steps", [])]
 
 
+def _ours(step: dict[str, Any]) -> bool:
+    return THIS_ACTION.fullmatch(str(step.get("uses", ""))) is not None
+
+
 def test_action_metadata_is_marketplace_ready() -> None:
     assert isinstance(ACTION["name"], str) and ACTION["name"].strip()
     description = ACTION["description"]
@@ -49,7 +56,7 @@ def test_action_runs_as_a_docker_action() -> None:
     runs = ACTION["runs"]
     assert runs["using"] == "docker"
     # Dockerfile in the source; the release commit behind a major tag points at the GHCR image.
-    prebuilt = r"docker://ghcr\.io/[a-z0-9._/-]+:v\d+\.\d+\.\d+"
+    prebuilt = r"docker://ghcr\.io/[a-z0-9._/-]+@sha256:[0-9a-f]{64}"
     assert runs["image"] == "Dockerfile" or re.fullmatch(prebuilt, runs["image"])
 
 
@@ -75,37 +82,40 @@ def test_workflow_parses_as_yaml(path: Path) -> None:
 def test_this_action_gets_only_declared_inputs(path: Path) -> None:
     declared = set(ACTION["inputs"])
     for step in _steps(_load(path)):
-        if step.get("uses") in (THIS_ACTION, "./"):
+        if _ours(step) or step.get("uses") == "./":
             unknown = set(step.get("with") or {}) - declared
             assert not unknown, f"{_rel(path)}: inputs {sorted(unknown)} are not in action.yml"
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=_rel)
 def test_example_uses_the_published_action_with_the_token_secret(path: Path) -> None:
-    ours = [s for s in _steps(_load(path)) if s.get("uses") == THIS_ACTION]
-    assert ours, f"{_rel(path)} never uses {THIS_ACTION}"
+    ours = [s for s in _steps(_load(path)) if _ours(s)]
+    assert ours, f"{_rel(path)} never uses {THIS_ACTION.pattern}"
     for step in ours:
         assert step["with"]["access_token"] == "${{ secrets.COMPONENT_ACCESS_TOKEN }}"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS + EXAMPLES, ids=_rel)
-def test_third_party_actions_are_pinned_to_major_tags(path: Path) -> None:
+def test_third_party_actions_are_pinned_to_commits_with_the_tag_in_a_comment(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
     for step in _steps(_load(path)):
         uses = step.get("uses")
         if uses is None or uses == "./" or uses.startswith("docker://"):
             continue
-        assert re.fullmatch(r"[\w.-]+/[\w./-]+@v\d+", uses), f"{_rel(path)}: {uses} is not pinned to a major tag"
+        assert PINNED.fullmatch(uses), f"{_rel(path)}: {uses} is not pinned to a full commit SHA"
+        assert re.search(re.escape(uses) + r" # v\d+(\.\d+)*\b", text), f"{_rel(path)}: {uses} has no # vX.Y.Z comment"
 
 
 def test_example_set_is_complete() -> None:
     names = {p.name for p in EXAMPLES}
-    assert {"deploy-on-push.yml", "deploy-on-release.yml", "pr-preview.yml", "monorepo-matrix.yml"} <= names
+    assert {"deploy-on-push.yml", "deploy-on-release.yml", "pr-preview.yml", "monorepo-matrix.yml",
+            "canary.yml"} <= names
 
 
 def test_release_example_takes_the_image_tag_from_the_git_tag() -> None:
     workflow = _load(ROOT / "examples" / "deploy-on-release.yml")
     assert workflow[True]["push"]["tags"]
-    (step,) = [s for s in _steps(workflow) if s.get("uses") == THIS_ACTION]
+    (step,) = [s for s in _steps(workflow) if _ours(s)]
     assert step["with"]["image_tag"] == "${{ github.ref_name }}"
 
 
@@ -113,7 +123,7 @@ def test_preview_example_rolls_out_at_flow_ratio_0_and_reports_back() -> None:
     workflow = _load(ROOT / "examples" / "pr-preview.yml")
     assert "pull_request" in workflow[True]
     steps = _steps(workflow)
-    (deploy,) = [s for s in steps if s.get("uses") == THIS_ACTION]
+    (deploy,) = [s for s in steps if _ours(s)]
     assert str(deploy["with"]["flow_ratio"]) == "0"
     assert deploy["with"].get("version_name") or deploy["with"].get("server_name")
     report = [s for s in steps if str(s.get("uses", "")).startswith("actions/github-script@")]
@@ -124,9 +134,21 @@ def test_matrix_example_has_a_request_file_per_service() -> None:
     workflow = _load(ROOT / "examples" / "monorepo-matrix.yml")
     (job,) = workflow["jobs"].values()
     services = job["strategy"]["matrix"]["service"]
-    (step,) = [s for s in job["steps"] if s.get("uses") == THIS_ACTION]
+    (step,) = [s for s in job["steps"] if _ours(s)]
     assert step["with"]["request_file"] == "deploy/${{ matrix.service }}.json"
     assert sorted(services) == sorted(p.stem for p in REQUEST_FILES)
+
+
+def test_canary_example_releases_the_canary_version_behind_an_environment() -> None:
+    jobs = _load(ROOT / "examples" / "canary.yml")["jobs"]
+    canary, release = jobs["canary"], jobs["release"]
+    (roll,) = [s for s in canary["steps"] if _ours(s)]
+    assert str(roll["with"]["flow_ratio"]) == "10" and str(roll["with"]["wait"]).lower() == "true"
+    assert canary["outputs"]["version_name"] == f"${{{{ steps.{roll['id']}.outputs.version_name }}}}"
+    assert release["needs"] == "canary" and release["environment"] == "production"
+    (promote,) = [s for s in release["steps"] if _ours(s)]
+    assert promote["with"]["command"] == "release"
+    assert promote["with"]["version_name"] == "${{ needs.canary.outputs.version_name }}"
 
 
 @pytest.mark.parametrize("path", REQUEST_FILES, ids=_rel)

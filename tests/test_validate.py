@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from cloudbase_rollout import plan as rollout, schemas, settings, validate
+from cloudbase_rollout import plan as rollout
+from cloudbase_rollout import schemas, settings, validate
 from cloudbase_rollout.errors import InvalidInput
 
 IMAGE = "ccr.ccs.tencentyun.com/ns/app:v1"

@@ -58,7 +58,7 @@ def test_moving_then_normal_is_healthy_and_each_change_is_one_line() -> None:
 
 
 def test_normal_without_evidence_is_the_old_state_and_times_out() -> None:
-    result, clock, lines = run(reads(v("normal")), timeout=20)
+    result, clock, _lines = run(reads(v("normal")), timeout=20)
     assert result.outcome == "timeout" and result.status == "normal"
     assert clock.now - 1000 == 20
 
