@@ -7,7 +7,7 @@ import pytest
 
 from cloudbase_rollout.emulator import Emulator, State
 from tests.loopback import Reply, ScriptedServer, ok
-from tests.runner import StepResult, run_step
+from tests.runner import StepResult, run_inprocess, run_step
 
 TOKEN = "tok-SECRET-5f3a9c1e7b2d4a60"
 
@@ -53,6 +53,16 @@ def good_inputs(url: str, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def step(tmp_path: Path) -> Callable[..., StepResult]:
+    """The step in-process through action.main with an explicit environment (see `subprocess_step`)."""
+    def run(inputs: dict[str, str], env: dict[str, str] | None = None, timeout: float = 60) -> StepResult:
+        return run_inprocess(tmp_path, inputs, env)
+
+    return run
+
+
+@pytest.fixture
+def subprocess_step(tmp_path: Path) -> Callable[..., StepResult]:
+    """The step exactly as the runner starts it: entrypoint.py in a new process."""
     def run(inputs: dict[str, str], env: dict[str, str] | None = None, timeout: float = 60) -> StepResult:
         return run_step(tmp_path, inputs, env, timeout)
 

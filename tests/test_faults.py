@@ -382,7 +382,9 @@ def tls(certificate: Path) -> Iterator[list[TlsServer]]:
         server.close()
 
 
-def test_https_with_a_trusted_certificate_succeeds(step, certificate, tls):
+def test_https_with_a_trusted_certificate_succeeds(subprocess_step, certificate, tls):
+    """A subprocess: requests takes REQUESTS_CA_BUNDLE from the process environment."""
+    step = subprocess_step
     server = TlsServer(certificate, "ok")
     tls.append(server)
     result = step(good_inputs(server.url), {"REQUESTS_CA_BUNDLE": str(certificate)})
@@ -413,7 +415,8 @@ def test_reset_during_handshake_is_retried(step, certificate, tls):
     assert "after 3 attempts, last error: could not connect" in error and MAY not in error
 
 
-def test_tls_error_after_the_request_was_sent_is_not_retried(step, certificate, tls):
+def test_tls_error_after_the_request_was_sent_is_not_retried(subprocess_step, certificate, tls):
+    step = subprocess_step
     server = TlsServer(certificate, "garbage")
     tls.append(server)
     result = step(good_inputs(server.url, max_attempts="3"), {"REQUESTS_CA_BUNDLE": str(certificate)})

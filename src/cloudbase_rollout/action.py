@@ -23,7 +23,6 @@ from cloudbase_rollout.api import WeChat
 from cloudbase_rollout.errors import InvalidInput, OutputsNotWritten, Problem, RolloutError
 from cloudbase_rollout.redact import Redactor
 
-
 FILE_COMMANDS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 
 
@@ -161,7 +160,7 @@ def run(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner,
     for line in report.starting(the_plan):
         runner.log(line)
     api = WeChat(the_plan.call, runner.redact, on_secret=runner.mask, on_retry=runner.log, sleep=sleep,
-                 pool_size=core.MAX_PARALLEL)
+                 pool_size=core.MAX_PARALLEL, backoff_base=core.backoff_base(env))
     results = core.run(core.Context(the_plan, api, runner.log, clock, sleep))
     return finish(runner, the_plan, results)
 

@@ -8,7 +8,6 @@ untrusted: each is held to its reply schema in schema/ before a field is used.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -57,11 +56,12 @@ class WeChat:
     def __init__(self, settings: CallSettings, redactor: Redactor, *,
                  on_secret: Callable[[str], None] = lambda _s: None,
                  on_retry: Callable[[str], None] = lambda _m: None,
-                 sleep: Callable[[float], None] = time.sleep, pool_size: int = 10) -> None:
+                 sleep: Callable[[float], None] = time.sleep, pool_size: int = 10,
+                 backoff_base: float = 1.0) -> None:
         self.settings, self.redact = settings, redactor
         self.on_secret, self.on_retry, self.sleep = on_secret, on_retry, sleep
         self.transport = Transport(settings.api_base_url, settings.timeout_seconds, redactor, pool_size)
-        self.backoff_base = float(os.environ.get("CLOUDBASE_ROLLOUT_BACKOFF_BASE", "1.0"))
+        self.backoff_base = backoff_base
         self._token = settings.access_token
         self._mint_lock = threading.Lock()
 

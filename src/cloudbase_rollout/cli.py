@@ -110,7 +110,8 @@ def run(raw: dict[str, str], *, as_json: bool, env: dict[str, str] | None = None
                 say(f"warning: {target.id + ': ' if the_plan.batch else ''}{warning}")
         if the_plan.call.dry_run:
             return dry_run(the_plan, as_json, say)
-        api = WeChat(the_plan.call, redactor, on_retry=say, sleep=sleep, pool_size=core.MAX_PARALLEL)
+        api = WeChat(the_plan.call, redactor, on_retry=say, sleep=sleep, pool_size=core.MAX_PARALLEL,
+                     backoff_base=core.backoff_base(env))
         results = core.run(core.Context(the_plan, api, say, clock, sleep))
     except InvalidInput as error:
         for problem in error.problems:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cloudbase_rollout import cloudrun, waiting
@@ -222,6 +222,14 @@ def _settle(ctx: Context, r: Result) -> str:
 STEPS: dict[str, Callable[[Context, Result], None]] = {
     "rollout": _rollout, "release": _release_command, "status": _status_command,
 }
+
+
+def backoff_base(env: Mapping[str, str]) -> float:
+    """The first retry delay, in seconds; tests shorten it with CLOUDBASE_ROLLOUT_BACKOFF_BASE."""
+    try:
+        return min(max(float(env.get("CLOUDBASE_ROLLOUT_BACKOFF_BASE", "1.0")), 0.0), 10.0)
+    except ValueError:
+        return 1.0
 
 
 def install_cancel_handlers() -> None:
