@@ -46,6 +46,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cloudbase_rollout import API_PATH, RELEASE_PATH, TOKEN_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH, schemas
+from cloudbase_rollout.emulator_controls import CONTROLS, Payload, Query, error_reply
 from cloudbase_rollout.emulator_state import FAILED, SettleFailure, State
 from cloudbase_rollout.request import loads
 from cloudbase_rollout.validate import request_problems
@@ -56,9 +57,7 @@ RUN_ID_ALPHABET = string.ascii_letters + string.digits
 BUSY = {-1: "system error", 45009: "reach max api daily quota limit",
         45011: "api minute-quota reach limit, retry next minute"}
 UNAVAILABLE = "<html><body><h1>503 Service Unavailable</h1></body></html>"
-Payload = dict[str, Any] | str
 Endpoint = Callable[[State, str, str, bytes], dict[str, Any]]
-Query = dict[str, list[str]]
 
 
 class Refused(Exception):
@@ -66,7 +65,7 @@ class Refused(Exception):
 
     def __init__(self, errcode: int, errmsg: str, status: int = 200) -> None:
         super().__init__(errmsg)
-        self.status, self.reply = status, _err(errcode, errmsg)
+        self.status, self.reply = status, error_reply(errcode, errmsg)
 
 
 def admitted(state: State, method: str, token: str, raw: bytes) -> dict[str, Any]:
@@ -98,16 +97,16 @@ def answer(state: State, method: str, token: str | None, raw: bytes) -> dict[str
         return refused.reply
     failure = state.take_failure()
     if failure is not None:
-        return _err(failure, "system error")
+        return error_reply(failure, "system error")
     problems = request_problems(body)
     missing = [p for p in problems if p.kind == "required"]
     if missing:
-        return _err(40101, f"missing parameter: {', '.join(p.input for p in missing)}")
+        return error_reply(40101, f"missing parameter: {', '.join(p.input for p in missing)}")
     if problems:
-        return _err(40097, f"invalid args: {problems[0]}")
+        return error_reply(40097, f"invalid args: {problems[0]}")
     run_id = "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(14))
     if not state.roll(body, run_id):
-        return _err(40097, f"invalid args: version_name: no such version: {body['version_name']}")
+        return error_reply(40097, f"invalid args: version_name: no such version: {body['version_name']}")
     return {"errcode": 0, "errmsg": "ok", "result": "succ", "run_id": run_id}
 
 
@@ -166,109 +165,17 @@ def mint(state: State, raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw.decode("utf-8") or "null")
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return _err(47001, "data format error")
+        return error_reply(47001, "data format error")
     if not isinstance(body, dict) or body.get("component_appid") != state.component_appid:
-        return _err(40013, "invalid appid")
+        return error_reply(40013, "invalid appid")
     if body.get("component_appsecret") != state.component_appsecret:
-        return _err(40125, "invalid appsecret")
+        return error_reply(40125, "invalid appsecret")
     if body.get("component_verify_ticket") != state.component_verify_ticket:
-        return _err(61006, "component ticket is invalid")
+        return error_reply(61006, "component ticket is invalid")
     with state.lock:
         state.expired_tokens.add(state.token)
         state.token = "emu-" + secrets.token_urlsafe(24)
     return {"component_access_token": state.token, "expires_in": 7200}
-
-
-def _err(errcode: int, errmsg: str) -> dict[str, Any]:
-    return {"errcode": errcode, "errmsg": errmsg}
-
-
-# -- controls: (state, query, body) -> (HTTP status, reply); a ValueError or TypeError is a 400 --------------
-
-
-def _params(query: Query, **spec: tuple[Callable[[str], Any], str | None]) -> list[Any]:
-    """Query parameters, converted in the order given; a default of None means required."""
-    values = []
-    for name, (kind, default) in spec.items():
-        given = query.get(name, [default])[0]
-        if given is None:
-            raise ValueError(f"{name} is required")
-        try:
-            values.append(kind(given))
-        except ValueError:
-            raise ValueError(f"{name} must be a{'n integer' if kind is int else ' number'}") from None
-    return values
-
-
-def _fail(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
-    count, errcode = _params(query, count=(int, "1"), errcode=(int, "-1"))
-    with state.lock:
-        state.fail_next, state.fail_errcode = count, errcode
-    return 200, {"fail_next": count, "errcode": errcode}
-
-
-def _read_fail(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
-    count, errcode, http = _params(query, count=(int, "1"), errcode=(int, "-1"), http=(int, "200"))
-    if http not in (200, 503):
-        raise ValueError("http must be 200 (errcode in the body) or 503")
-    with state.lock:
-        state.read_fail_next, state.read_fail_errcode, state.read_fail_http = count, errcode, http
-    return 200, {"read_fail_next": count, "errcode": errcode, "http": http}
-
-
-def _settle_fail(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
-    env_id, server, name, word, count = _params(query, env_id=(str, ""), server_name=(str, ""),
-                                               version_name=(str, ""), status=(str, FAILED), count=(int, "1"))
-    rule = SettleFailure(env_id or None, server or None, name or None, word or FAILED, count)
-    state.fail_settling(rule)
-    return 200, {"settle_fail": vars(rule)}
-
-
-def _slow(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
-    env_id, server, seconds = _params(query, env_id=(str, None), server_name=(str, None), seconds=(float, None))
-    if not 0 <= seconds < 1e9:
-        raise ValueError("seconds must be a number from 0")
-    state.settle_slowly(env_id, server, seconds)
-    return 200, {"env_id": env_id, "server_name": server, "settle_seconds": seconds}
-
-
-def _status(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
-    env_id, server, name, word, reads = _params(query, env_id=(str, None), server_name=(str, None),
-                                                version_name=(str, None), status=(str, ""), reads=(int, "0"))
-    if reads < 0:
-        raise ValueError("reads must be 0 (until set again) or more")
-    if not state.show(env_id, server, name, word, reads or None):
-        return 404, _err(404, f"no such version: {name}")
-    return 200, {"version_name": name, "status": word or None, "reads": reads or None}
-
-
-def _seed(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
-    spec = loads(raw.decode("utf-8") or "null")
-    if not isinstance(spec, dict) or not isinstance(spec.get("versions", []), list):
-        raise ValueError('seed takes {"env_id": ..., "server_name": ..., "versions": [...]}')
-    env_id, server, versions = spec.get("env_id"), spec.get("server_name"), spec.get("versions", [])
-    if not (isinstance(env_id, str) and env_id and isinstance(server, str) and server):
-        raise ValueError("seed needs env_id and server_name")
-    state.seed(env_id, server, versions)
-    return 200, {"env_id": env_id, "server_name": server, "versions": len(versions)}
-
-
-def _record(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
-    with state.lock:
-        return 200, {"rollouts": list(state.rollouts), "calls": state.calls}
-
-
-def _reset(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
-    state.reset()
-    return 200, {"reset": True}
-
-
-CONTROLS: dict[tuple[str, str], Callable[[State, Query, bytes], tuple[int, Payload]]] = {
-    ("GET", "/_emulator/rollouts"): _record, ("GET", "/_emulator/services"): lambda s, q, r: (200, s.snapshot()),
-    ("POST", "/_emulator/fail"): _fail, ("POST", "/_emulator/read-fail"): _read_fail,
-    ("POST", "/_emulator/settle-fail"): _settle_fail, ("POST", "/_emulator/slow"): _slow,
-    ("POST", "/_emulator/status"): _status, ("POST", "/_emulator/seed"): _seed, ("POST", "/_emulator/reset"): _reset,
-}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -283,7 +190,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = self._body()
         if raw is None:
             self.close_connection = True
-            self._send(413, _err(413, f"Content-Length must be an integer up to {MAX_BODY}"))
+            self._send(413, error_reply(413, f"Content-Length must be an integer up to {MAX_BODY}"))
             return
         if parts.path.startswith("/_emulator/"):
             self._control(method, parts.path, parse_qs(parts.query), raw)
@@ -300,7 +207,7 @@ class Handler(BaseHTTPRequestHandler):
         elif parts.path == TOKEN_PATH and method == "POST":
             self._send(200, mint(self.state, raw))
         else:
-            self._send(404, _err(404, f"no such path: {parts.path}"))
+            self._send(404, error_reply(404, f"no such path: {parts.path}"))
 
     def _body(self) -> bytes | None:
         """The request body; None when its Content-Length is not one to wait for."""
@@ -315,12 +222,12 @@ class Handler(BaseHTTPRequestHandler):
     def _control(self, method: str, path: str, query: Query, raw: bytes) -> None:
         control = CONTROLS.get((method, path))
         if control is None:
-            self._send(404, _err(404, f"no such control: {method} {path}"))
+            self._send(404, error_reply(404, f"no such control: {method} {path}"))
             return
         try:
             status, payload = control(self.state, query, raw)
         except (ValueError, TypeError, OverflowError) as error:
-            status, payload = 400, _err(400, str(error)[:300])
+            status, payload = 400, error_reply(400, str(error)[:300])
         self._send(status, payload)
 
     def _send(self, status: int, payload: Payload) -> None:

@@ -233,10 +233,10 @@ def cancelled_text(where: str, states: list[tuple[str, str, str | None, bool]]) 
         parts = [f"while waiting for {', '.join(waiting)} to settle."]
     else:
         parts = ["before any rollout was sent." if not any(run_id for _, _, run_id, _ in states) else "."]
-    started = [f"{sid} (run_id {run_id}{', promoted' if promoted else ''})"
+    started = [f"{sid} (run_id {run_id}, {'promoted' if promoted else 'not promoted'})"
                for sid, _, run_id, promoted in states if run_id]
     if started:
-        parts.append(f"Started, and going on: {', '.join(started)}; not promoted unless said.")
+        parts.append(f"These rollouts were started and go on: {', '.join(started)}.")
     if calling:
         parts.append(MAY_HAVE_STARTED)
     return " ".join(parts).replace(" .", "."), bool(calling)
