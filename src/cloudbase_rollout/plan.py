@@ -142,6 +142,8 @@ def prepare_plan(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path
 def _target(base: Mapping[str, str], entry: Mapping[str, str], env: Mapping[str, str], workspace: Path,
             command: str) -> tuple[Target | None, list[Problem]]:
     merged = {**base, **entry}
+    if "promote" in entry and "wait" not in entry and settings.implies_wait(base):
+        merged["wait"] = "true"  # an entry that opts out of promote is still watched, as the step asked
     life, problems = settings.lifecycle({k: v for k, v in merged.items() if k in settings.LIFECYCLE_INPUTS})
     if command != "rollout":
         problems += _refused(base, entry, command)

@@ -140,6 +140,12 @@ def lifecycle(raw: Mapping[str, str]) -> tuple[Lifecycle | None, list[Problem]]:
     return Lifecycle(command, wait or implied, promote or command == "release", timeout, interval), problems
 
 
+def implies_wait(raw: Mapping[str, str]) -> bool:
+    """Whether these inputs ask to wait (wait, or promote with rollout); False when they are invalid."""
+    life, _ = lifecycle(raw)
+    return life is not None and life.wait
+
+
 def _command(text: str) -> str:
     word = text.strip()
     if word not in COMMANDS:
