@@ -101,3 +101,11 @@ def script(shared_servers: tuple[Emulator, ScriptedServer]) -> Callable[..., Scr
         return server
 
     return set_replies
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start entrypoint.py or the CLI in a new process are marked `process`
+    (mutmut runs the others: a child process cannot see its mutants)."""
+    for item in items:
+        if {"subprocess_step", "cli"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.process)

@@ -30,7 +30,7 @@ import pytest
 from cloudbase_rollout import API_PATH
 from tests.conftest import TOKEN, good_inputs
 from tests.loopback import Received, Reply, ScriptedServer, _ScriptedHandler, err, free_port, ok
-from tests.runner import StepResult, run_step
+from tests.runner import StepResult, run_inprocess, run_step
 
 # Secrets: random-looking so that any fragment of one is recognisable in a log.
 MINTED = "minted-SECRET-0b7e3f95d8a24c61"
@@ -72,6 +72,9 @@ class Scenario:
     token: bool = True  # pass access_token
     mint: bool = True  # pass component_appid/appsecret/verify_ticket too
     process_timeout: float = 60
+    #: Run entrypoint.py in a new process (for what only a process shows: its locale, its exit);
+    #: otherwise action.main in-process with the same explicit environment.
+    process: bool = False
 
 
 @dataclass
@@ -138,7 +141,8 @@ def _scenarios() -> list[Scenario]:
         Scenario("run-id-delimiter", (ok("ghadelimiter_x\nrun_id=owned"),)),
         Scenario("errmsg-commands", (err(40097, "bad\n::warning::x\r\n##[error]y\n::set-output name=run_id::owned"
                                               "\u2028::error::z"),)),
-        Scenario("errmsg-chinese", (err(40097, "参数错误: 服务名称不存在"),), env={"LC_ALL": "C", "LANG": "C"}),
+        Scenario("errmsg-chinese", (err(40097, "参数错误: 服务名称不存在"),), env={"LC_ALL": "C", "LANG": "C"},
+                 process=True),
         Scenario("errmsg-not-utf8", (Reply(200, b'{"errcode":40097,"errmsg":"\xff\xfe bad \xe4\xb8 \xc3"}'),)),
         Scenario("errmsg-gbk", (Reply(200, '{"errcode":40097,"errmsg":"参数错误"}'.encode("gbk")),)),
         Scenario("token-echoed", (err(40014, "invalid credential, access_token is " + TOKEN + " rid: 1"),)),
@@ -358,7 +362,10 @@ def play(scenario: Scenario, tmp: Path) -> Outcome:
         raise AssertionError(scenario.target)
     started = time.monotonic()
     try:
-        result = run_step(tmp, inputs_for(scenario, url), dict(scenario.env), scenario.process_timeout)
+        if scenario.process:
+            result = run_step(tmp, inputs_for(scenario, url), dict(scenario.env), scenario.process_timeout)
+        else:
+            result = run_inprocess(tmp, inputs_for(scenario, url), dict(scenario.env))
     finally:
         seconds = time.monotonic() - started
         if scenario.target.startswith("drip"):

@@ -281,6 +281,7 @@ def test_errmsg_cannot_start_a_workflow_command(run):
     no_outputs(o)
 
 
+@pytest.mark.process
 def test_chinese_errmsg_reaches_the_log_intact(run):
     o = run("errmsg-chinese")  # also under LC_ALL=C
     assert o.result.returncode == 1
@@ -484,6 +485,7 @@ def test_in_process_errors_are_typed(scripted):
 
 # -- cancellation ------------------------------------------------------------------
 
+@pytest.mark.process
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_cancel_during_a_slow_call_stops_quickly_without_outputs(tmp_path, scripted, signum, code):
     server: ScriptedServer = scripted(Reply(delay=30, body={"errcode": 0, "errmsg": "ok", "result": "succ",
@@ -519,6 +521,7 @@ def test_cancel_during_a_slow_call_stops_quickly_without_outputs(tmp_path, scrip
     assert len(server.received) == 1
 
 
+@pytest.mark.process
 def test_cancel_during_a_batch_says_rollouts_may_have_started(tmp_path, scripted):
     server: ScriptedServer = scripted(Reply(delay=30, body={"errcode": 0, "errmsg": "ok", "result": "succ",
                                                             "run_id": "too-late"}))

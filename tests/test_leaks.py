@@ -109,6 +109,7 @@ def test_servers_that_echo_secrets_are_redacted(tmp_path_factory):
 
 # -- the unexpected-error path ------------------------------------------------------
 
+@pytest.mark.process
 def test_unwritable_outputs_after_a_minted_call_do_not_leak(tmp_path, scripted):
     """GITHUB_OUTPUT names a file in a missing directory: writing outputs fails after the rollout."""
     server = scripted(err(42001, "expired"), minted(), ok("Run-internal"))
@@ -121,6 +122,7 @@ def test_unwritable_outputs_after_a_minted_call_do_not_leak(tmp_path, scripted):
     assert_no_leak(result.stdout, result.stderr, "", result.summary)
 
 
+@pytest.mark.process
 def test_internal_error_traceback_does_not_leak(tmp_path, scripted):
     """A secret that is not UTF-8 (no runner sends one) breaks printing in a way no code expects."""
     server = scripted(ok())
@@ -134,6 +136,7 @@ def test_internal_error_traceback_does_not_leak(tmp_path, scripted):
     assert_no_leak(result.stdout, result.stderr, "", result.summary)
 
 
+@pytest.mark.process
 def test_internal_error_of_the_cli_does_not_leak(tmp_path, scripted):
     """The working directory vanishes under the CLI: an error no code expects."""
     assert shutil.which("sh"), "this test needs sh"
@@ -179,6 +182,7 @@ CLI_CASES = {
 }
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("how", ["flag", "env"])
 @pytest.mark.parametrize("case", list(CLI_CASES))
 def test_cli_never_prints_a_secret(tmp_path, scripted, case, how):
@@ -194,6 +198,7 @@ def test_cli_never_prints_a_secret(tmp_path, scripted, case, how):
         assert [r.query.get("access_token") for r in server.received][-1] == [MINTED]
 
 
+@pytest.mark.process
 def test_cli_connection_refused_does_not_leak_the_url(tmp_path):
     for how in ({"COMPONENT_ACCESS_TOKEN": TOKEN}, {}):
         args = () if how else ("--access-token", TOKEN)
@@ -205,6 +210,7 @@ def test_cli_connection_refused_does_not_leak_the_url(tmp_path):
         assert_no_leak(done.stdout, done.stderr)
 
 
+@pytest.mark.process
 def test_cli_mint_without_token_does_not_leak(tmp_path, scripted):
     server = scripted(minted(), ok("Run-m"))
     done = cli(tmp_path, "--api-base-url", server.url, "--json", **MINT_ENV)

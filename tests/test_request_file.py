@@ -76,22 +76,26 @@ def short_dir() -> Iterator[Path]:
         yield Path(name)
 
 
+@pytest.mark.process
 def test_a_symlink_to_dev_zero_is_refused_fast(tmp_path: Path) -> None:
     (tmp_path / "r.json").symlink_to("/dev/zero")
     assert_refused(problems_in_child(tmp_path, "r.json"), tmp_path / "r.json", "character device")
 
 
+@pytest.mark.process
 def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "r.json")
     assert_refused(problems_in_child(tmp_path, "r.json"), tmp_path / "r.json", "FIFO")
 
 
+@pytest.mark.process
 def test_a_symlink_to_a_fifo_is_refused(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe")
     (tmp_path / "r.json").symlink_to(tmp_path / "pipe")
     assert_refused(problems_in_child(tmp_path, "r.json"), tmp_path / "r.json", "FIFO")
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("make", [os.mkfifo, os.mkdir], ids=["fifo", "directory"])
 def test_a_swap_after_the_check_is_caught_after_the_open(tmp_path: Path, make: Callable[[Path], None]) -> None:
     (tmp_path / "real.json").write_text("{}")
@@ -105,6 +109,7 @@ def test_a_directory_is_refused(tmp_path: Path) -> None:
     assert_refused(problems(tmp_path, "r.json"), tmp_path / "r.json", "directory")
 
 
+@pytest.mark.process
 def test_a_socket_is_refused(short_dir: Path) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
         server.bind(str(short_dir / "s"))
@@ -124,6 +129,7 @@ def test_exactly_1_mib_is_accepted(tmp_path: Path) -> None:
     assert built.body["custom_logs"] == "stdout"
 
 
+@pytest.mark.process
 def test_a_sparse_file_claiming_a_huge_size_is_refused_fast(tmp_path: Path) -> None:
     with (tmp_path / "r.json").open("wb") as handle:
         handle.write(b"{}")

@@ -6,7 +6,8 @@ from tests.conftest import TOKEN, good_inputs
 from tests.loopback import ok
 
 
-def test_rollout_against_emulator_sets_outputs(emulator, step):
+def test_rollout_against_emulator_sets_outputs(emulator, subprocess_step):
+    step = subprocess_step
     result = step(good_inputs(emulator.url))
     assert result.returncode == 0, result.log
     outputs = result.outputs
@@ -19,7 +20,8 @@ def test_rollout_against_emulator_sets_outputs(emulator, step):
     assert outputs["run_id"] in result.summary
 
 
-def test_rollout_against_scripted_reply(scripted, step):
+def test_rollout_against_scripted_reply(scripted, subprocess_step):
+    step = subprocess_step
     server = scripted(ok("Run-abc_123"))
     result = step(good_inputs(server.url))
     assert result.returncode == 0, result.log
