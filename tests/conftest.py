@@ -106,6 +106,10 @@ def script(shared_servers: tuple[Emulator, ScriptedServer]) -> Callable[..., Scr
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that start entrypoint.py or the CLI in a new process are marked `process`
     (mutmut runs the others: a child process cannot see its mutants)."""
+    from tests.scenarios import SCENARIOS
+
     for item in items:
-        if {"subprocess_step", "cli"} & set(getattr(item, "fixturenames", ())):
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        scenario = SCENARIOS.get(str(params.get("name", "")))
+        if {"subprocess_step", "cli"} & set(getattr(item, "fixturenames", ())) or (scenario and scenario.process):
             item.add_marker(pytest.mark.process)
