@@ -403,3 +403,9 @@ def test_outputs_that_cannot_be_written_after_a_rollout_say_not_to_run_again(emu
     assert error.startswith("::error title=Outputs not written::")
     assert run_id in error and "Do not run this step again" in error
     assert "Traceback" not in result.log
+
+
+def test_options_are_described_in_action_yml_as_in_their_schema(action: dict[str, Any]) -> None:
+    """schema/options.schema.json is the source; action.yml says the same."""
+    for option in settings.OPTIONS:
+        assert action["inputs"][option.name]["description"] == option.description, option.name

@@ -187,6 +187,10 @@ NEIGHBOUR_SEEDS: dict[str, list[dict[str, Any]]] = {
     "versiondetail.request": [DETAIL],
     "versiondetail.reply": [DETAIL_OK, {"errcode": 0, "status": "deploying"}, *ERROR_REPLIES],
 }
+OPTIONS: dict[str, Any] = {"command": "release", "wait": True, "wait_timeout_seconds": 900, "wait_interval_seconds": 5,
+                           "promote": False, "timeout_seconds": 2.5, "max_attempts": 3, "dry_run": False,
+                           "api_base_url": "https://api.weixin.qq.com", "image": "ccr.ccs.tencentyun.com/a/b:1"}
+NEIGHBOUR_SEEDS["options"] = [OPTIONS, {"command": "status", "wait_interval_seconds": 300}, {}]
 ALL_SEEDS: dict[str, list[dict[str, Any]]] = {"request": SEEDS, "response": REPLY_SEEDS, **NEIGHBOUR_SEEDS}
 
 
@@ -342,6 +346,15 @@ EDGE_CASES: list[tuple[str, Any]] = [
     *(("versiondetail.reply", {"errcode": 40014, "status": v}) for v in each("x" * 65, 5)),
     ("versiondetail.reply", {"errcode": 0}),
     ("versiondetail.reply", {"errcode": 0, "status": "normal", "unknown": {"a": [1]}}),
+    # the inputs that are not body fields, typed (settings.py reads their bounds and choices here)
+    *(("options", {"command": v}) for v in each("rollout", "release", "status", "Release", "deploy", "", 1)),
+    *(("options", {name: v}) for name in ("wait", "promote", "dry_run") for v in each(True, False, "true", 0)),
+    *(("options", {"wait_timeout_seconds": v}) for v in each(0, 1, 21600, 21601, 5.0, 5.5, True, "900")),
+    *(("options", {"wait_interval_seconds": v}) for v in each(0, 1, 300, 301, -1)),
+    *(("options", {"timeout_seconds": v}) for v in each(0, 0.001, 3600, 3600.5, False)),
+    *(("options", {"max_attempts": v}) for v in each(0, 1, 10, 11, 3.0)),
+    ("options", {"bogus": 1}),
+    ("options", {}),
 ]
 
 VALUE_POOL: list[Any] = [

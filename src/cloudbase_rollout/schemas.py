@@ -35,6 +35,11 @@ def file_name(which: str) -> str:
     return {"request": REQUEST, "response": RESPONSE}.get(which, f"{which}.schema.json")
 
 
+def options_schema() -> dict[str, Any]:
+    """The inputs that are not body fields: types, defaults, bounds, choices, secrets."""
+    return load("options.schema.json")
+
+
 def request_schema() -> dict[str, Any]:
     return load(REQUEST)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from cloudbase_rollout import DEFAULT_API_BASE_URL, schemas
+from cloudbase_rollout import schemas
 from cloudbase_rollout.errors import Problem
 
 
@@ -25,42 +25,21 @@ class Option:
     secret: bool = False
 
 
-#: Inputs that are not body fields.
-OPTIONS: tuple[Option, ...] = (
-    Option("access_token", "The third-party platform's component_access_token (a secret). "
-           "Masked at once; never printed.", secret=True),
-    Option("component_appid", "Third-party platform appid, to mint a component_access_token "
-           "when access_token is not given (or has expired)."),
-    Option("component_appsecret", "Third-party platform appsecret, for minting (a secret).",
-           secret=True),
-    Option("component_verify_ticket", "The latest component_verify_ticket pushed by WeChat, "
-           "for minting (a secret).", secret=True),
-    Option("image", "A full image reference, e.g. ccr.ccs.tencentyun.com/ns/app:v1 or "
-           "host:5000/team/app@sha256:...; fills image_info."),
-    Option("image_tag", "Sets or replaces the tag of image (or of image_info.image_url), "
-           "e.g. the commit SHA."),
-    Option("request_file", "A JSON file in the workspace with a base request body; explicit "
-           "inputs override its fields."),
-    Option("services", "Several rollouts in one step: a JSON array of per-service overrides "
-           "(objects of input names, each may name its own request_file), rolled out "
-           "concurrently."),
-    Option("api_base_url", "Base URL of the WeChat API (https; http only for loopback).",
-           DEFAULT_API_BASE_URL),
-    Option("timeout_seconds", "Timeout of each attempt of the call, in seconds.", "30"),
-    Option("max_attempts", "Attempts for errors that provably did not start a rollout "
-           "(errcode -1, HTTP 429/503, connection refused).", "3"),
-    Option("dry_run", "Validate and print the token-free request (and the plan: wait, release); call "
-           "nothing.", "false"),
-    Option("command", "rollout (roll out a new version, the default), release (give an existing version all "
-           "the traffic) or status (read a version's status).", "rollout"),
-    Option("wait", "After the rollout, wait until the version settles: fail if it fails or does not become "
-           "healthy within wait_timeout_seconds.", "false"),
-    Option("wait_timeout_seconds", "How long to wait for the version to settle, 1-21600 seconds.", "900"),
-    Option("wait_interval_seconds", "Seconds between status reads while waiting, 1-300.", "5"),
-    Option("promote", "With command rollout: wait (implies wait), then once the version is healthy release it "
-           "so it takes all the traffic. A version that is not healthy is never promoted.", "false"),
-)
+def _as_text(value: object) -> str | None:
+    """A schema default as the runner passes it: text (true/false for booleans)."""
+    if value is None:
+        return None
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
+
+def _options() -> tuple[Option, ...]:
+    """Inputs that are not body fields, from schema/options.schema.json, in action.yml's order."""
+    nodes = schemas.options_schema()["properties"]
+    return tuple(Option(name, node["description"], _as_text(node.get("default")), bool(node.get("x-secret")))
+                 for name, node in nodes.items())
+
+
+OPTIONS = _options()
 BODY_DEFAULTS = {"version_name": "latest", "upload_type": "image"}
 SECRET_INPUTS = tuple(o.name for o in OPTIONS if o.secret)
 OPTION_NAMES = tuple(o.name for o in OPTIONS)
@@ -108,7 +87,7 @@ class CallSettings:
     mint: tuple[str, str, str] | None
 
 
-COMMANDS = ("rollout", "release", "status")
+COMMANDS: tuple[str, ...] = tuple(schemas.options_schema()["properties"]["command"]["enum"])
 #: Inputs of the lifecycle: what to do after (or instead of) the roll-update.
 LIFECYCLE_INPUTS = ("command", "wait", "wait_timeout_seconds", "wait_interval_seconds", "promote")
 
@@ -129,8 +108,8 @@ def lifecycle(raw: Mapping[str, str]) -> tuple[Lifecycle | None, list[Problem]]:
     command = _checked(problems, "command", merged["command"], _command)
     wait = _checked(problems, "wait", merged["wait"], parse_bool)
     promote = _checked(problems, "promote", merged["promote"], parse_bool)
-    timeout = _checked(problems, "wait_timeout_seconds", merged["wait_timeout_seconds"], _bounded(1, 21600))
-    interval = _checked(problems, "wait_interval_seconds", merged["wait_interval_seconds"], _bounded(1, 300))
+    timeout, interval = (_checked(problems, name, merged[name], _seconds(name))
+                         for name in ("wait_timeout_seconds", "wait_interval_seconds"))
     if command == "status" and promote:
         problems.append(Problem("promote", "does not go with command status (it only reads); use command "
                                 "release to promote a version"))
@@ -148,12 +127,16 @@ def implies_wait(raw: Mapping[str, str]) -> bool:
 
 def _command(text: str) -> str:
     word = text.strip()
-    if word not in COMMANDS:
+    if word not in COMMANDS:  # the schema's enum
         raise ValueError(f"{word!r} is not a command; expected one of {', '.join(COMMANDS)}")
     return word
 
 
-def _bounded(low: int, high: int) -> Callable[[str], int]:
+def _seconds(name: str) -> Callable[[str], int]:
+    """Whole seconds within the schema's minimum and maximum for the input."""
+    node = schemas.options_schema()["properties"][name]
+    low, high = int(node["minimum"]), int(node["maximum"])
+
     def parse(text: str) -> int:
         text = text.strip()
         if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
@@ -233,17 +216,20 @@ def is_loopback(host: str) -> bool:
 
 
 def _timeout(text: str) -> float:
+    high = schemas.options_schema()["properties"]["timeout_seconds"]["maximum"]
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (0 < value <= 3600):
-        raise ValueError(f"{text.strip()!r} is not accepted; expected seconds, a number above 0 and at most 3600")
+    if not (0 < value <= high):
+        raise ValueError(f"{text.strip()!r} is not accepted; expected seconds, a number above 0 and at most {high}")
     return value
 
 
 def _attempts(text: str) -> int:
+    node = schemas.options_schema()["properties"]["max_attempts"]
+    low, high = node["minimum"], node["maximum"]
     text = text.strip()
-    if not text.isdigit() or not 1 <= int(text) <= 10:
-        raise ValueError(f"{text!r} is not accepted; expected an integer from 1 to 10")
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+        raise ValueError(f"{text!r} is not accepted; expected an integer from {low} to {high}")
     return int(text)
