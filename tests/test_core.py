@@ -482,16 +482,11 @@ def test_backoff_base_reads_the_variable_within_bounds(value, expected):
     assert core.backoff_base(env) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="backoff_base clamps with min/max, which let NaN through: "
-                   "CLOUDBASE_ROLLOUT_BACKOFF_BASE=nan gives nan, not a delay from 0 to 10 s")
 def test_backoff_base_of_nan_is_a_delay_within_bounds():
     value = core.backoff_base({"CLOUDBASE_ROLLOUT_BACKOFF_BASE": "nan"})
     assert math.isfinite(value) and 0.0 <= value <= 10.0
 
 
-@pytest.mark.xfail(strict=True, reason="core._parallel starts its threads outside the try that converts Cancelled: "
-                   "a cancel that arrives while threads are still being started escapes as the bare 'cancelled "
-                   "by signal 15', without the calls in flight and with may_have_started False")
 def test_a_cancel_while_threads_are_still_starting_is_also_accounted_for(cancel_handlers, tmp_path):
     the_plan = make_plan(rollout_inputs("http://127.0.0.1:9"), tmp_path)  # its thread signals at once
 

@@ -82,9 +82,6 @@ def test_unwatchable_says_the_rollout_started_and_why_it_cannot_be_watched():
     assert e.title == "Cannot watch the rollout" and e.may_have_started
 
 
-@pytest.mark.xfail(strict=True, reason="lifecycle_text words 'unwatchable' as if a rollout had started: without "
-                   "a run_id (command status or release with wait, a read error during the wait) the text starts "
-                   "with ' But version ...'")
 def test_unwatchable_without_a_rollout_is_a_clean_sentence():
     text = str(error("unwatchable", status="deploying", cause=CAUSE, command="status"))
     assert not text.startswith((" ", "But"))
@@ -231,9 +228,6 @@ def test_cancelled_carries_the_signal_the_exit_code_and_the_account():
     assert (str(bare), bare.exit_code, bare.may_have_started) == ("cancelled by signal 2", 130, False)
 
 
-@pytest.mark.xfail(strict=True, reason="when nothing is in flight but rollouts had started, cancelled_text "
-                   "returns '. These rollouts ...', and Cancelled puts a space before it: 'cancelled by signal 15 . "
-                   "These rollouts ...'")
 def test_cancel_after_the_rollouts_finished_reads_cleanly():
     detail, _ = cancelled_text(WHERE, [("api", "done", "Run-a", False), ("worker", "done", "Run-w", True)])
     assert " ." not in str(Cancelled(15, detail))

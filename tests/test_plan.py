@@ -121,9 +121,6 @@ def test_every_problem_is_reported_at_once(tmp_path):
     assert set(found) == {"wait_interval_seconds", "flow_ratio", "access_token"}
 
 
-@pytest.mark.xfail(strict=True, reason="prepare_plan falls back to command rollout when any lifecycle input is "
-                   "invalid (settings.lifecycle returns None), so a valid command status/release gets a "
-                   "spurious 'image_info: is required' problem and its roll-update inputs are not refused")
 @pytest.mark.parametrize("bad", [{"wait_timeout_seconds": "0"}, {"wait": "maybe"}])
 def test_a_bad_wait_input_with_status_reports_only_that_input(tmp_path, bad):
     assert inputs_of(read("status", **bad), tmp_path) == list(bad)

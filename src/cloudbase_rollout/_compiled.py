@@ -5,7 +5,7 @@
 #   schema/request.schema.json  sha256 e8488ab188a36935385bcf4e7ef3ea4a9291be1a196262105494b63afc22a3dd
 #   schema/response.schema.json  sha256 783f9af0357119b24302c7358c3cfd3687d9e62ce8cf734cc6bc82775d3d8dcc
 #   schema/versiondetail.reply.schema.json  sha256 cbc853248b077ffd7fe97de4d89e163379f01195756131503260256a81c40cf7
-#   schema/versiondetail.request.schema.json  sha256 3264b491a6eb2660518b8746c59e9e3952da9016d5dfa81a2689ea0055e021f8
+#   schema/versiondetail.request.schema.json  sha256 12ae9fa0e4a16fc8a8b171ba37caee5863aa85ded94e91cbfb03e15e5770a3d1
 #   schema/versionlist.reply.schema.json  sha256 9cd3be8d31dca73cb2a919c96904e7a1aa4c44672234261e7cc780d5bc2fd57b
 #   schema/versionlist.request.schema.json  sha256 36fddfbcb59f19c3debea2ae2b2d5e94c895fe0d6a0ea9651b876d26948a5924
 # DO NOT EDIT. Regenerate with `python scripts/gen_validator.py` after changing schema/;

@@ -8,6 +8,7 @@ sent: a version that cannot be read fails the step before anything changes.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -74,9 +75,9 @@ def _parallel(ctx: Context, results: Sequence[Result], step: Callable[[Context, 
     """Run step for each result in daemon threads; short joins keep the main thread responsive to signals."""
     slots = threading.BoundedSemaphore(MAX_PARALLEL)
     threads = [threading.Thread(target=_guarded, args=(ctx, r, step, slots), daemon=True) for r in results]
-    for thread in threads:
-        thread.start()
     try:
+        for thread in threads:
+            thread.start()
         for thread in threads:
             while thread.is_alive():
                 thread.join(0.2)
@@ -227,9 +228,10 @@ STEPS: dict[str, Callable[[Context, Result], None]] = {
 def backoff_base(env: Mapping[str, str]) -> float:
     """The first retry delay, in seconds; tests shorten it with CLOUDBASE_ROLLOUT_BACKOFF_BASE."""
     try:
-        return min(max(float(env.get("CLOUDBASE_ROLLOUT_BACKOFF_BASE", "1.0")), 0.0), 10.0)
+        base = float(env.get("CLOUDBASE_ROLLOUT_BACKOFF_BASE", "1.0"))
     except ValueError:
         return 1.0
+    return min(max(base, 0.0), 10.0) if math.isfinite(base) else 1.0
 
 
 def install_cancel_handlers() -> None:

@@ -143,7 +143,7 @@ def _short_ambiguity(error: RolloutError) -> str:
             "rollout": " (the rollout may have started)"}.get(getattr(error, "effect", "rollout"), "")
 
 
-WaitKind = Literal["failed", "timeout", "unwatchable", "preflight", "refused", "release_failed", "rolled_back"]
+WaitKind = Literal["failed", "timeout", "unwatchable", "preflight", "refused", "release_failed"]
 TITLES = {"failed": "Rollout failed", "timeout": "Wait timed out", "unwatchable": "Cannot watch the rollout",
           "preflight": "Version not found", "refused": "Release refused", "release_failed": "Release failed"}
 CONSOLE = "the version's build and deploy logs in the WeChat Cloud Run console (云托管 > 服务管理 > 版本列表)"
@@ -193,7 +193,8 @@ def lifecycle_text(e: LifecycleError) -> str:
                 f"{started} Do not run this step again blindly: check {CONSOLE} first, then raise "
                 "wait_timeout_seconds or run it with command: status.").replace("  ", " ")
     if e.kind == "unwatchable":
-        return f"{started} But {what} cannot be watched: reading it failed{cause}. Check it in the console."
+        watched = f"{what} cannot be watched: reading it failed{cause}. Check it in the console."
+        return f"{started} But {watched[0].lower()}{watched[1:]}" if started else watched[0].upper() + watched[1:]
     if e.kind == "preflight":
         return (f"{what} cannot be read before the {e.command}{cause}.{known} Nothing was changed: "
                 "no request that changes the service was sent. Check env_id, server_name and version_name.")
@@ -226,20 +227,22 @@ def cancelled_text(where: str, states: list[tuple[str, str, str | None, bool]]) 
     if calling and len(states) == 1:
         parts = [f"while waiting for {where} to answer the rollout call."]
     elif calling:
-        parts = [f"while {len(calling)} rollouts were in flight ({', '.join(calling)})."]
+        were = "rollout was" if len(calling) == 1 else "rollouts were"
+        parts = [f"while {len(calling)} {were} in flight ({', '.join(calling)})."]
     elif releasing:
         parts = [f"while releasing {', '.join(releasing)}. {MAY_HAVE_RELEASED}"]
     elif waiting:
         parts = [f"while waiting for {', '.join(waiting)} to settle."]
     else:
-        parts = ["before any rollout was sent." if not any(run_id for _, _, run_id, _ in states) else "."]
+        started_any = any(run_id for _, _, run_id, _ in states)
+        parts = ["after the rollouts were started." if started_any else "before any rollout was sent."]
     started = [f"{sid} (run_id {run_id}, {'promoted' if promoted else 'not promoted'})"
                for sid, _, run_id, promoted in states if run_id]
     if started:
         parts.append(f"These rollouts were started and go on: {', '.join(started)}.")
     if calling:
         parts.append(MAY_HAVE_STARTED)
-    return " ".join(parts).replace(" .", "."), bool(calling)
+    return " ".join(parts), bool(calling)
 
 
 class OutputsNotWritten(RolloutError):

@@ -123,7 +123,7 @@ def prepare_plan(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path
     call, problems = settings.call_settings(base)  # once: the step's, not each entry's
     life, life_problems = settings.lifecycle(base)
     problems += life_problems
-    command = life.command if life else "rollout"
+    command = life.command if life else _command_given(base)
     batch = "services" in raw
     entries = parse_services(raw["services"], command) if batch else [{}]
     targets: list[Target] = []
@@ -137,6 +137,12 @@ def prepare_plan(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path
     if problems or call is None or life is None:
         raise InvalidInput(unique(problems))
     return Plan(command, targets, call, life.timeout, life.interval, batch)
+
+
+def _command_given(raw: Mapping[str, str]) -> str:
+    """The command, even when another lifecycle input is wrong: its checks still apply."""
+    given = raw.get("command", "rollout").strip()
+    return given if given in settings.COMMANDS else "rollout"
 
 
 def _target(base: Mapping[str, str], entry: Mapping[str, str], env: Mapping[str, str], workspace: Path,
