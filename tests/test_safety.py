@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cloudbase_rollout import API_PATH, TOKEN_PATH, request, validate
+from cloudbase_rollout import API_PATH, TOKEN_PATH, jsontext, validate
 from cloudbase_rollout.errors import MAY_HAVE_STARTED, ApiError, TransportError
 from cloudbase_rollout.redact import MASK, Redactor
 from cloudbase_rollout.report import _cell
@@ -66,11 +66,11 @@ def test_services_that_see_the_same_token_expire_mint_it_once(step):
 
 
 def test_json_deeper_than_the_limit_is_refused_not_a_recursion():
-    request.loads("[" * request.MAX_DEPTH + "]" * request.MAX_DEPTH)
+    jsontext.loads("[" * jsontext.MAX_DEPTH + "]" * jsontext.MAX_DEPTH)
     with pytest.raises(ValueError, match="nested deeper than"):
-        request.loads("[" * (request.MAX_DEPTH + 1) + "]" * (request.MAX_DEPTH + 1))
+        jsontext.loads("[" * (jsontext.MAX_DEPTH + 1) + "]" * (jsontext.MAX_DEPTH + 1))
     with pytest.raises(ValueError, match="nested deeper than"):
-        request.loads("[" * 100_000 + "]" * 100_000)
+        jsontext.loads("[" * 100_000 + "]" * 100_000)
 
 
 @pytest.mark.parametrize(("value", "cell"), [("a|b", "a\\|b"), ("a\\|b", "a\\\\\\|b"), ("<img>", "&lt;img>"),

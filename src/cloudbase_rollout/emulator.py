@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, urlsplit
 from cloudbase_rollout import API_PATH, RELEASE_PATH, TOKEN_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH, schemas
 from cloudbase_rollout.emulator_controls import CONTROLS, Payload, Query, error_reply
 from cloudbase_rollout.emulator_state import FAILED, SettleFailure, State
-from cloudbase_rollout.request import loads
+from cloudbase_rollout.jsontext import loads
 from cloudbase_rollout.validate import request_problems
 
 __all__ = ["Emulator", "State", "main"]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudbase_rollout.emulator_state import FAILED, SettleFailure, State
-from cloudbase_rollout.request import loads
+from cloudbase_rollout.jsontext import loads
 
 Query = dict[str, list[str]]
 Payload = dict[str, Any] | str

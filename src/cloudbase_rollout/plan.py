@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudbase_rollout import request, schemas, settings, validate
+from cloudbase_rollout import jsontext, request, schemas, settings, validate
 from cloudbase_rollout.errors import InvalidInput, Problem, unique
 from cloudbase_rollout.redact import Redactor
 from cloudbase_rollout.settings import CallSettings
@@ -204,7 +204,7 @@ def _id_problems(target: Target, earlier: list[Target], label: str) -> list[Prob
 def parse_services(text: str, command: str = "rollout") -> list[dict[str, str]]:
     """A JSON array of per-service overrides (objects of input names) or request_file paths."""
     try:
-        entries = request.loads(text)
+        entries = jsontext.loads(text)
     except ValueError as error:
         raise InvalidInput([Problem("services", f"is not valid JSON ({error}); expected a JSON array of "
                                     "objects of input names, e.g. [{\"server_name\": \"api\"}]")]) from None

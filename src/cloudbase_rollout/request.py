@@ -7,36 +7,19 @@ go through `normalize`, so a field means the same wherever it was written.
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudbase_rollout import image, schemas
+from cloudbase_rollout import image, request_file, schemas
 from cloudbase_rollout.errors import Problem
+from cloudbase_rollout.jsontext import loads
 from cloudbase_rollout.settings import BODY_DEFAULTS, parse_bool
 
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 INTEGER = re.compile(r"[+-]?[0-9]+\Z")
-MAX_REQUEST_FILE = 1 << 20
-#: What request_file accepts, said with every refusal.
-REQUEST_FILE_ACCEPTS = "a regular JSON file in the workspace, at most 1 MiB"
-#: Never blocks on a FIFO, never makes a terminal ours; binary on Windows. (0 where the OS lacks the flag.)
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
-_NOT_REGULAR = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-#: The API's deepest structure (mount_volume_info[].nfs_volumes[]) is 4 levels.
-MAX_DEPTH = 32
-
-
 @dataclass
 class Built:
     """A body and where each field came from (for error messages)."""
@@ -70,7 +53,7 @@ def build(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
 
 def _apply_layer(built: Built, raw: Mapping[str, str], workspace: Path) -> None:
     if "request_file" in raw:
-        _apply(built, _read_request_file(raw["request_file"], workspace, built), "request_file")
+        _apply(built, request_file.read(raw["request_file"], workspace, built.problems), "request_file")
     explicit = {name: raw[name] for name in schemas.body_fields() if name in raw}
     for name, default in BODY_DEFAULTS.items():
         # The runner passes action.yml's defaults as if given: they must not beat the file.
@@ -124,32 +107,6 @@ def _from_text(name: str, kind: str, text: str) -> Any:
         except ValueError as error:
             raise ValueError(f"is not valid JSON ({error}); expected {accepts}") from None
     return text
-
-
-def loads(text: str) -> Any:
-    """json.loads for input text; nesting deeper than MAX_DEPTH is a ValueError, not a
-    RecursionError here or later (pruning and validation recurse)."""
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        value = None
-        deep = True
-    else:
-        deep = _deeper_than(value, MAX_DEPTH)
-    if deep:
-        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
-    return value
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    stack = [(value, 0)]
-    while stack:
-        node, level = stack.pop()
-        if isinstance(node, (dict, list)):
-            if level >= limit:
-                return True
-            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
-    return False
 
 
 def env_params(value: Any) -> str:
@@ -245,82 +202,6 @@ def _apply_image(built: Built, raw: Mapping[str, str]) -> None:
     base.pop("tag_name", None)
     built.body["image_info"] = {**base, **ref.image_info()}
     built.sources.setdefault("image_info", "image")  # other keys keep the name of where they came from
-
-
-def _read_request_file(name: str, workspace: Path, built: Built) -> dict[str, Any]:
-    path = Path(name.strip())
-    path = path if path.is_absolute() else workspace / path
-    label = f"request_file {name.strip()}"
-    try:
-        data = loads(_request_file_text(path))
-    except FileNotFoundError:
-        built.problems.append(Problem("request_file", f"{path} does not exist; expected {REQUEST_FILE_ACCEPTS}"))
-        return {}
-    except _Refused as error:
-        built.problems.append(Problem("request_file", f"{_describe(path)} {error}; expected {REQUEST_FILE_ACCEPTS}"))
-        return {}
-    except (OSError, ValueError) as error:
-        built.problems.append(Problem("request_file", f"{path} cannot be read as JSON: {error}"))
-        return {}
-    if not isinstance(data, dict):
-        kind = type(data).__name__
-        built.problems.append(Problem("request_file", f"{path} holds {kind}; expected a JSON object (a request body)"))
-        return {}
-    if "access_token" in data:
-        built.problems.append(Problem(label, "must not hold access_token; pass the token as the "
-                                      "access_token input, from a secret"))
-        data.pop("access_token")
-    return data
-
-
-class _Refused(Exception):
-    """request_file is not something to read: its message says what it is instead."""
-
-
-def _request_file_text(path: Path) -> str:
-    """The file's text, read with a hard cap whatever the file claims to be.
-
-    The file comes from the repository, so from any pull request: git stores symlinks, and one
-    to /dev/zero, a FIFO or a huge sparse file must end in a problem, not a hang or a MemoryError.
-    """
-    _require_regular(os.stat(path).st_mode)  # before open: opening a FIFO or a device can block or act
-    fd = os.open(path, _OPEN_FLAGS)
-    try:
-        _require_regular(os.fstat(fd).st_mode)  # the path may have been swapped since the stat
-        raw = _read_at_most(fd, MAX_REQUEST_FILE + 1)
-    finally:
-        os.close(fd)
-    if len(raw) > MAX_REQUEST_FILE:
-        raise _Refused("is larger than 1 MiB")
-    try:
-        return raw.decode("utf-8-sig")  # a byte order mark is allowed (RFC 8259 lets parsers ignore it)
-    except UnicodeDecodeError as error:  # its positions count from after a byte order mark
-        offset = len(raw) - len(error.object) + error.start
-        raise _Refused(f"is not UTF-8 text (byte 0x{raw[offset]:02x} at offset {offset})") from None
-
-
-def _read_at_most(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = os.read(fd, min(limit - size, 1 << 16))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _require_regular(mode: int) -> None:
-    if stat.S_ISREG(mode):
-        return
-    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "something else")
-    raise _Refused(f"is {kind}, not a regular file")
-
-
-def _describe(path: Path) -> str:
-    """The path, and where it leads when it is a symlink (the usual way to smuggle in a device)."""
-    return f"{path} (a symlink to {os.path.realpath(path)})" if path.is_symlink() else str(path)
 
 
 def prune(value: Any) -> Any:

@@ -1,0 +1,105 @@
+"""Read request_file: a JSON object from the workspace, with a hard byte cap whatever the file is.
+
+The file comes from the repository, so from any pull request: git stores symlinks, and one to
+/dev/zero, a FIFO or a huge sparse file must end in a problem, not a hang or a MemoryError.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from cloudbase_rollout.errors import Problem
+from cloudbase_rollout.jsontext import loads
+
+MAX_REQUEST_FILE = 1 << 20
+#: What request_file accepts, said with every refusal.
+REQUEST_FILE_ACCEPTS = "a regular JSON file in the workspace, at most 1 MiB"
+#: Never blocks on a FIFO, never makes a terminal ours; binary on Windows. (0 where the OS lacks the flag.)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read(name: str, workspace: Path, problems: list[Problem]) -> dict[str, Any]:
+    """The body in request_file; each problem joins `problems` and gives {}."""
+    path = Path(name.strip())
+    path = path if path.is_absolute() else workspace / path
+    label = f"request_file {name.strip()}"
+    try:
+        data = loads(_request_file_text(path))
+    except FileNotFoundError:
+        problems.append(Problem("request_file", f"{path} does not exist; expected {REQUEST_FILE_ACCEPTS}"))
+        return {}
+    except _Refused as error:
+        problems.append(Problem("request_file", f"{_describe(path)} {error}; expected {REQUEST_FILE_ACCEPTS}"))
+        return {}
+    except (OSError, ValueError) as error:
+        problems.append(Problem("request_file", f"{path} cannot be read as JSON: {error}"))
+        return {}
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        problems.append(Problem("request_file", f"{path} holds {kind}; expected a JSON object (a request body)"))
+        return {}
+    if "access_token" in data:
+        problems.append(Problem(label, "must not hold access_token; pass the token as the "
+                                      "access_token input, from a secret"))
+        data.pop("access_token")
+    return data
+
+
+class _Refused(Exception):
+    """request_file is not something to read: its message says what it is instead."""
+
+
+def _request_file_text(path: Path) -> str:
+    """The file's text, read with a hard cap whatever the file claims to be.
+
+    The file comes from the repository, so from any pull request: git stores symlinks, and one
+    to /dev/zero, a FIFO or a huge sparse file must end in a problem, not a hang or a MemoryError.
+    """
+    _require_regular(os.stat(path).st_mode)  # before open: opening a FIFO or a device can block or act
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        _require_regular(os.fstat(fd).st_mode)  # the path may have been swapped since the stat
+        raw = _read_at_most(fd, MAX_REQUEST_FILE + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_REQUEST_FILE:
+        raise _Refused("is larger than 1 MiB")
+    try:
+        return raw.decode("utf-8-sig")  # a byte order mark is allowed (RFC 8259 lets parsers ignore it)
+    except UnicodeDecodeError as error:  # its positions count from after a byte order mark
+        offset = len(raw) - len(error.object) + error.start
+        raise _Refused(f"is not UTF-8 text (byte 0x{raw[offset]:02x} at offset {offset})") from None
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, min(limit - size, 1 << 16))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _require_regular(mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _NOT_REGULAR if test(mode)), "something else")
+    raise _Refused(f"is {kind}, not a regular file")
+
+
+def _describe(path: Path) -> str:
+    """The path, and where it leads when it is a symlink (the usual way to smuggle in a device)."""
+    return f"{path} (a symlink to {os.path.realpath(path)})" if path.is_symlink() else str(path)
