@@ -27,7 +27,7 @@ from cloudbase_rollout.retry import RETRY_AFTER_CAP
 from cloudbase_rollout.settings import CallSettings
 from cloudbase_rollout.transport import MAX_REPLY_BYTES
 from tests.conftest import TOKEN, good_inputs
-from tests.loopback import Reply, ScriptedServer, err, free_port, ok
+from tests.loopback import Received, Reply, RoutedServer, ScriptedServer, err, free_port, ok
 from tests.runner import ENTRYPOINT, base_env
 from tests.scenarios import (
     AMBIGUOUS_STATUS,
@@ -550,6 +550,73 @@ def test_cancel_during_a_batch_says_rollouts_may_have_started(tmp_path, scripted
     assert "Traceback" not in stdout + stderr
     output = Path(env["GITHUB_OUTPUT"])
     assert not output.exists() or output.read_text() == ""
+
+
+def _start_and_cancel(tmp_path: Path, inputs: dict[str, str], ready: Callable[[], bool],
+                      signum: int = signal.SIGTERM) -> tuple[int, str, str]:
+    """entrypoint.py as the runner starts it; signal it once ready() holds; (exit, stdout, stderr)."""
+    env = base_env(tmp_path)
+    for name, value in inputs.items():
+        env[f"INPUT_{name.upper()}"] = value
+    proc = subprocess.Popen([sys.executable, str(ENTRYPOINT)], env=env, cwd=env["GITHUB_WORKSPACE"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+    try:
+        deadline = time.monotonic() + 15
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready(), "the step never got where it should be cancelled"
+        os.kill(proc.pid, signum)
+        stdout, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, stdout, stderr
+
+
+@pytest.mark.process
+def test_cancel_in_a_batch_names_the_run_ids_received_and_the_calls_in_flight(tmp_path):
+    def route(received: Received) -> Reply:
+        service = received.json()["server_name"]
+        return Reply(delay=30, body={}) if service == "admin" else ok(f"Run-{service}")
+
+    server = RoutedServer(route)
+    try:
+        services = json.dumps([{"server_name": name} for name in ("api", "worker", "admin")])
+        code, stdout, stderr = _start_and_cancel(
+            tmp_path, good_inputs(server.url, timeout_seconds="60", services=services),
+            lambda: len(server.received) == 3)
+    finally:
+        server.close()
+    assert code == 143
+    [error] = [line for line in stdout.splitlines() if line.startswith("::error")]
+    assert "while 1 rollout was in flight (admin)" in error
+    assert "api (run_id Run-api, not promoted)" in error and "worker (run_id Run-worker, not promoted)" in error
+    assert MAY in error and "Traceback" not in stdout + stderr
+
+
+@pytest.mark.process
+def test_cancel_during_a_wait_says_the_rollout_goes_on_and_was_not_promoted(tmp_path):
+    reads: list[int] = []
+
+    def route(received: Received) -> Reply:
+        if received.path == API_PATH:
+            return ok("Run-waiting")
+        reads.append(1)
+        return Reply(body={"errcode": 0, "errmsg": "ok", "status": "deploying" if len(reads) > 1 else "normal",
+                           "updated_time": "2026-11-30 10:00:00"})
+
+    server = RoutedServer(route)
+    try:
+        code, stdout, _ = _start_and_cancel(
+            tmp_path, good_inputs(server.url, version_name="api-007", promote="true", wait_interval_seconds="1"),
+            lambda: len(reads) >= 2, signal.SIGINT)
+    finally:
+        server.close()
+    assert code == 130
+    [error] = [line for line in stdout.splitlines() if line.startswith("::error")]
+    assert "while waiting for api to settle" in error and "api (run_id Run-waiting, not promoted)" in error
+    assert MAY not in error, "the roll-update had been answered: nothing is in doubt"
 
 
 # -- api_base_url: https, or http to loopback only ------------------------------------
