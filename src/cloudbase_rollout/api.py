@@ -77,9 +77,9 @@ class WeChat:
         token = self._refresh(token)
         try:
             answer = self._with_retries(endpoint, {"access_token": token}, body, label)
-        except ApiError as again:
+        except (ApiError, TransportError) as again:
             again.attempts += first
-            if again.errcode == 42001:
+            if isinstance(again, ApiError) and again.errcode == 42001:
                 again.remedy = EXPIRED_AGAIN
             raise
         return Answer(answer.data, answer.attempts + first)

@@ -8,6 +8,7 @@ are also retried after an answer was lost, on a 5xx, or on the minute quota.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import random
 import time
@@ -52,6 +53,8 @@ def retry_after(value: str | None) -> float | None:
         return min(float(value), RETRY_AFTER_CAP)
     try:
         when = email.utils.parsedate_to_datetime(value)
+        if when.tzinfo is None:  # asctime form or -0000: GMT (RFC 9110), never the runner's zone
+            when = when.replace(tzinfo=datetime.UTC)
         return max(0.0, when.timestamp() - time.time())
     except (TypeError, ValueError, IndexError, OverflowError, OSError):
         return None

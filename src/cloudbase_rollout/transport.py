@@ -112,7 +112,7 @@ class Transport:
                                      "(stopped reading)", kind="no_reply") from None
             except requests.RequestException as error:
                 raise self.failure(error) from None
-            return HttpReply(response.status_code, dict(response.headers), data)
+            return HttpReply(response.status_code, response.headers, data)  # case-insensitive, as HTTP
 
     def failure(self, error: requests.RequestException) -> TransportError:
         """What a requests exception means for the call: was the body sent?"""
