@@ -132,6 +132,24 @@ def test_normal_without_evidence_times_out_and_says_not_to_run_again_blindly(scr
     assert result.outputs["run_id"] == "Run-2" and result.outputs["waited_seconds"] == "30"
 
 
+def test_a_list_item_with_our_run_id_is_evidence_when_the_detail_reads_the_old_normal(scripted, act):
+    item = {"version_name": "api-007", "status": "normal", "created_time": T0, "run_id": "Run-listed"}
+    listed = Reply(body={"errcode": 0, "errmsg": "ok", "total": 1, "items": [item]})
+    server = scripted(detail("normal"), ok("Run-listed"), detail("normal"), listed)
+    result, clock = act(good_inputs(server.url, version_name="api-007", wait="true"))
+    assert result.returncode == 0, result.log
+    assert paths(server) == [VERSION_DETAIL_PATH, API_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH]
+    assert clock.sleeps == []
+
+
+def test_a_list_item_with_another_run_id_is_no_evidence(scripted, act):
+    item = {"version_name": "api-007", "status": "normal", "created_time": T0, "run_id": "Run-older"}
+    listed = Reply(body={"errcode": 0, "errmsg": "ok", "total": 1, "items": [item]})
+    server = scripted(detail("normal"), ok("Run-mine"), detail("normal"), listed, detail("normal"), listed)
+    result, _ = act(good_inputs(server.url, version_name="api-007", wait="true", wait_timeout_seconds="5"))
+    assert result.returncode == 1 and "Wait timed out" in error_of(result)
+
+
 def test_busy_reads_do_not_end_the_wait(scripted, act):
     server = scripted(detail("normal"), ok("Run-3"), err(-1, "busy"), err(45011, "minute quota"),
                       Reply(status=503), detail("normal", T1))

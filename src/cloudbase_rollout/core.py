@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cloudbase_rollout import cloudrun, waiting
 from cloudbase_rollout.api import WeChat
@@ -160,9 +160,8 @@ def _rollout(ctx: Context, r: Result) -> None:
 def _wait(ctx: Context, r: Result, before: Version | None, first: Version | None = None) -> waiting.Waited:
     t = r.target
     version = r.version_name or t.version_name
-    watch = waiting.Watch(lambda: cloudrun.read_version(ctx.api, t.env_id, t.server_name, version),
-                          ctx.plan.timeout, ctx.plan.interval, ctx.clock, ctx.sleep, _say(ctx, r),
-                          before, r.run_id, first)
+    watch = waiting.Watch(lambda: _read_for_wait(ctx, r, version, before), ctx.plan.timeout, ctx.plan.interval,
+                          ctx.clock, ctx.sleep, _say(ctx, r), before, r.run_id, first)
     try:
         outcome = waiting.wait(watch)
     except RolloutError as error:
@@ -171,6 +170,24 @@ def _wait(ctx: Context, r: Result, before: Version | None, first: Version | None
     r.status = outcome.status or r.status
     r.waited, r.timeline = outcome.seconds, outcome.timeline
     return outcome
+
+
+def _read_for_wait(ctx: Context, r: Result, version: str, before: Version | None) -> Version:
+    """The version's detail; when it reads as the old `normal`, also its list item's run_id.
+
+    getcsversiondetail carries no run_id; a list item may (Tencent's model has RunId,
+    docs/spec/NEIGHBOURS.md section 4), and ours there proves the rollout landed.
+    """
+    t = r.target
+    found = cloudrun.read_version(ctx.api, t.env_id, t.server_name, version)
+    old_normal = before is not None and classify(found.status) == HEALTHY and found.updated_time == before.updated_time
+    if not old_normal or found.run_id is not None or r.run_id is None:
+        return found
+    try:  # extra evidence only: a list that cannot be read leaves the detail as it is
+        listed = {v.name: v for v in cloudrun.list_versions(ctx.api, t.env_id, t.server_name)}.get(version)
+    except RolloutError:
+        return found
+    return replace(found, run_id=listed.run_id) if listed is not None and listed.run_id else found
 
 
 def _unsettled(r: Result, outcome: str) -> LifecycleError:
