@@ -169,12 +169,23 @@ def test_other_read_errors_end_the_wait_saying_the_rollout_was_started(scripted,
     assert result.outputs["run_id"] == "Run-4"
 
 
+def test_a_wait_ended_by_a_read_error_reports_the_last_status_read_after_the_call(scripted, act):
+    server = scripted(detail("normal"), ok("Run-6"), detail("deploying", T1), err(45009, "daily quota"))
+    result, _ = act(good_inputs(server.url, version_name="api-007", promote="true"))
+    assert result.returncode == 1
+    out = result.outputs
+    assert out["status"] == "deploying" and out["waited_seconds"] == "5" and out["run_id"] == "Run-6"
+    assert "| deploying | no |" in result.summary
+    assert "cannot be watched" in error_of(result)
+
+
 def test_a_failed_release_fails_the_step(scripted, act):
     server = scripted(detail("normal"), ok("Run-5"), detail("normal", T1), released("failed", 0))
     result, _ = act(good_inputs(server.url, version_name="api-007", promote="true"))
     assert result.returncode == 1
     assert "releasing version api-007 of api failed" in error_of(result)
-    assert "release_order_id" in result.outputs or result.outputs["run_id"] == "Run-5"
+    assert result.outputs["run_id"] == "Run-5"
+    assert "release_order_id" not in result.outputs, "written only when released"
 
 
 # -- command: release ----------------------------------------------------------------------------------

@@ -192,26 +192,35 @@ def test_cell_is_cut_before_it_is_escaped():
 # -- log lines ---------------------------------------------------------------------------------------------------
 
 
-def test_result_lines_tell_the_run_id_and_the_status():
+def test_result_lines_tell_the_status_at_the_end():
     r = started(status="normal", waited=13.6, version_name="api-002", attempts=2)
-    assert report.result_lines(r) == ["Rollout started: run_id Run-1 (result succ, 2 attempt(s))",
-                                      "version api-002: status normal after waiting 14 s"]
+    assert report.result_lines(r) == ["version api-002: status normal after waiting 14 s"]
     assert report.result_lines(Result(target(), version_name="api-7", status="deploying")) == [
         "version api-7: status deploying"]
 
 
 def test_result_lines_leave_the_status_to_the_error():
     r = started(status="build_fail", error=LifecycleError("failed", "api", "latest", "build_fail", "Run-1"))
-    assert report.result_lines(r) == ["Rollout started: run_id Run-1 (result succ, 1 attempt(s))"]
+    assert report.result_lines(r) == []
     assert report.result_lines(Result(target(), error=InvalidInput([Problem("x", "y")]))) == []
 
 
 @pytest.mark.parametrize(("command", "verb"), [("rollout", "Rolling out"), ("release", "Releasing"),
                                                ("status", "Reading")])
-def test_starting_lines(command, verb):
-    the_plan = plan_of(target(), target("worker", body={**BODY, "server_name": "worker"}), command=command)
-    assert report.starting(the_plan) == [f"{verb} api@latest in prod-1 through {URL}",
-                                         f"{verb} worker@latest in prod-1 through {URL}"]
+def test_start_lines(command, verb):
+    the_plan = plan_of(target(), target("worker", body={**BODY, "server_name": "worker"}), command=command,
+                       batch=True)
+    worker = Result(the_plan.targets[1])
+    assert report.event_line(the_plan, "start", worker) == f"worker: {verb} worker@latest in prod-1 through {URL}"
+    single = plan_of(target(), command=command)
+    assert report.event_line(single, "start", Result(single.targets[0])) == \
+        f"{verb} api@latest in prod-1 through {URL}"
+
+
+def test_the_run_id_is_said_when_the_roll_update_is_accepted():
+    r = started(attempts=2)
+    assert report.event_line(plan_of(target()), "accepted", r) == \
+        "Rollout started: run_id Run-1 (result succ, 2 attempt(s))"
 
 
 def test_plan_lines_of_a_rollout():

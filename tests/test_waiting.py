@@ -129,18 +129,28 @@ def test_the_last_sleep_is_cut_to_the_deadline() -> None:
     TransportError("lost the connection", kind="no_reply"),
 ])
 def test_transient_read_errors_do_not_end_the_wait(error: Exception) -> None:
-    result, _, lines = run(reads(v("deploying"), error, error, v("normal")))
+    result, _, lines = run(reads(v("deploying"), error, error, v("normal")), timeout=600)
     assert result.outcome == "healthy"
     assert len([line for line in lines if "reading the status failed" in line]) == 1, "once, not per poll"
 
 
 @pytest.mark.parametrize("errcode", [40014, 85088, 45009, 40097])
-def test_other_read_errors_end_the_wait(errcode: int) -> None:
-    with pytest.raises(ApiError) as raised:
-        run(reads(v("deploying"), ApiError(errcode, "no", "remedy")))
-    assert raised.value.errcode == errcode
+def test_other_read_errors_end_the_wait_keeping_what_was_seen(errcode: int) -> None:
+    error = ApiError(errcode, "no", "remedy")
+    result, _, _ = run(reads(v("deploying"), error))
+    assert result.outcome == "unwatchable" and result.error is error
+    assert result.status == "deploying" and result.timeline == [(0, "deploying")]
+    assert result.seconds == 5
 
 
 def test_an_unreadable_reply_ends_the_wait() -> None:
-    with pytest.raises(TransportError):
-        run(reads(TransportError("a reply that does not fit", kind="unreadable")))
+    error = TransportError("a reply that does not fit", kind="unreadable")
+    result, _, _ = run(reads(error))
+    assert result.outcome == "unwatchable" and result.error is error and result.status is None
+
+
+def test_the_minute_quota_pauses_a_minute_before_the_next_read() -> None:
+    result, clock, _ = run(reads(v("deploying"), ApiError(45011, "minute quota", "retry"), v("normal")),
+                           timeout=600)
+    assert result.outcome == "healthy"
+    assert clock.sleeps == [5, 60]

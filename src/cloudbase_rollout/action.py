@@ -157,11 +157,10 @@ def run(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner,
             runner.debug(f"{prefix}request body: {target.request_json}")
     if the_plan.call.dry_run:
         return dry_run(runner, the_plan)
-    for line in report.starting(the_plan):
-        runner.log(line)
     api = WeChat(the_plan.call, runner.redact, on_secret=runner.mask, on_retry=runner.log, sleep=sleep,
                  pool_size=core.MAX_PARALLEL, backoff_base=core.backoff_base(env))
-    results = core.run(core.Context(the_plan, api, runner.log, clock, sleep))
+    results = core.run(core.Context(the_plan, api, runner.log, clock, sleep,
+                                    lambda event, r: runner.log(report.event_line(the_plan, event, r))))
     return finish(runner, the_plan, results)
 
 

@@ -65,18 +65,21 @@ class WeChat:
         self._token = settings.access_token
         self._mint_lock = threading.Lock()
 
-    def call(self, endpoint: Endpoint, body: Mapping[str, Any], label: str) -> Answer:
-        """POST body to endpoint; mint once and retry once on 42001 when credentials allow."""
+    def call(self, endpoint: Endpoint, body: Mapping[str, Any], label: str, attempts: int | None = None) -> Answer:
+        """POST body to endpoint; mint once and retry once on 42001 when credentials allow.
+
+        `attempts` (default: max_attempts) lets a caller that retries itself, the wait, try once.
+        """
         token = self._token or self._refresh("")
         try:
-            return self._with_retries(endpoint, {"access_token": token}, body, label)
+            return self._with_retries(endpoint, {"access_token": token}, body, label, attempts)
         except ApiError as error:
             if error.errcode != 42001 or self.settings.mint is None:
                 raise
             first = error.attempts
         token = self._refresh(token)
         try:
-            answer = self._with_retries(endpoint, {"access_token": token}, body, label)
+            answer = self._with_retries(endpoint, {"access_token": token}, body, label, attempts)
         except (ApiError, TransportError) as again:
             again.attempts += first
             if isinstance(again, ApiError) and again.errcode == 42001:
@@ -112,8 +115,8 @@ class WeChat:
         return self.settings.api_base_url
 
     def _with_retries(self, endpoint: Endpoint, params: dict[str, str], body: Mapping[str, Any],
-                      label: str) -> Answer:
-        attempts = self.settings.max_attempts
+                      label: str, most: int | None = None) -> Answer:
+        attempts = most or self.settings.max_attempts
         for attempt in range(1, attempts + 1):
             try:
                 return Answer(self._attempt(endpoint, params, body), attempt)

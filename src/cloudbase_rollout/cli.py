@@ -112,7 +112,8 @@ def run(raw: dict[str, str], *, as_json: bool, env: dict[str, str] | None = None
             return dry_run(the_plan, as_json, say)
         api = WeChat(the_plan.call, redactor, on_retry=say, sleep=sleep, pool_size=core.MAX_PARALLEL,
                      backoff_base=core.backoff_base(env))
-        results = core.run(core.Context(the_plan, api, say, clock, sleep))
+        results = core.run(core.Context(the_plan, api, say, clock, sleep,
+                                        lambda event, r: say(report.event_line(the_plan, event, r))))
     except InvalidInput as error:
         for problem in error.problems:
             say(f"error: {problem}")

@@ -62,32 +62,35 @@ def release(api: WeChat, env_id: str, server_name: str, version_name: str) -> tu
     body = {"env_id": env_id, "server_name": server_name, "release_version": version_name}
     data = api.call(RELEASE, body, f"{server_name} (release {version_name})").data
     order = data.get("release_order_id")
-    return str(data["result"]), int(order) if isinstance(order, (int, float)) else None
+    return api.transport.safe(str(data["result"]), 64), int(order) if isinstance(order, (int, float)) else None
 
 
-def list_versions(api: WeChat, env_id: str, server_name: str) -> list[Version]:
+def list_versions(api: WeChat, env_id: str, server_name: str, attempts: int | None = None) -> list[Version]:
     """Every version, page by page (at most MAX_PAGES pages of PAGE)."""
     found: list[Version] = []
     for page in range(MAX_PAGES):
         body = {"env": env_id, "service_name": server_name, "limit": PAGE, "offset": page * PAGE}
-        data = api.call(VERSION_LIST, body, f"{server_name} (list versions)").data
+        data = api.call(VERSION_LIST, body, f"{server_name} (list versions)", attempts).data
         items = data["items"]
-        found += [_version(item, str(item["version_name"])) for item in items]
+        found += [_version(api, item, str(item["version_name"])) for item in items]
         total = data.get("total")
         if len(items) < PAGE or (isinstance(total, int) and len(found) >= total):
             break
     return found
 
 
-def read_version(api: WeChat, env_id: str, server_name: str, version_name: str) -> Version:
+def read_version(api: WeChat, env_id: str, server_name: str, version_name: str,
+                 attempts: int | None = None) -> Version:
+    """One version's detail; `attempts` 1 for a wait's polls, whose loop is the retry."""
     body = {"env": env_id, "service_name": server_name, "version_name": version_name}
-    data = api.call(VERSION_DETAIL, body, f"{server_name} (read {version_name})").data
-    return _version(data, version_name)
+    data = api.call(VERSION_DETAIL, body, f"{server_name} (read {version_name})", attempts).data
+    return _version(api, data, version_name)
 
 
-def _version(data: dict[str, Any], name: str) -> Version:
+def _version(api: WeChat, data: dict[str, Any], name: str) -> Version:
+    """A version from a reply; its status is server text on its way to the log: made safe to print."""
     run_id = data.get("run_id")
-    return Version(name, str(data.get("status", "")), str(data.get("created_time", "")),
+    return Version(name, api.transport.safe(str(data.get("status", "")), 64), str(data.get("created_time", "")),
                    str(data.get("updated_time", "")),
                    run_id if isinstance(run_id, str) and RUN_ID.fullmatch(run_id) else None)
 

@@ -52,6 +52,8 @@ class Context:
     say: Callable[[str], None]
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    #: `start` before a service's first call (for a rollout: the roll-update), `accepted` after it.
+    on_event: Callable[[str, Result], None] = lambda _event, _r: None
 
 
 def run(ctx: Context) -> list[Result]:
@@ -144,9 +146,11 @@ def _known(ctx: Context, t: Target) -> tuple[str, ...]:
 def _rollout(ctx: Context, r: Result) -> None:
     t = r.target
     assert t.body is not None
+    ctx.on_event("start", r)
     r.phase = "calling"
     reply = cloudrun.roll_update(ctx.api, t.body)
     r.run_id, r.result, r.errmsg, r.attempts = reply.run_id, reply.result, reply.errmsg, reply.attempts
+    ctx.on_event("accepted", r)
     if not t.wait:
         return
     r.phase = "waiting"
@@ -162,13 +166,12 @@ def _wait(ctx: Context, r: Result, before: Version | None, first: Version | None
     version = r.version_name or t.version_name
     watch = waiting.Watch(lambda: _read_for_wait(ctx, r, version, before), ctx.plan.timeout, ctx.plan.interval,
                           ctx.clock, ctx.sleep, _say(ctx, r), before, r.run_id, first)
-    try:
-        outcome = waiting.wait(watch)
-    except RolloutError as error:
-        raise LifecycleError("unwatchable", t.server_name, version, r.status, r.run_id, cause=error,
-                             command=ctx.plan.command) from None
+    outcome = waiting.wait(watch)
     r.status = outcome.status or r.status
     r.waited, r.timeline = outcome.seconds, outcome.timeline
+    if outcome.error is not None:
+        raise LifecycleError("unwatchable", t.server_name, version, r.status, r.run_id, r.waited,
+                             cause=outcome.error, command=ctx.plan.command)
     return outcome
 
 
@@ -179,12 +182,12 @@ def _read_for_wait(ctx: Context, r: Result, version: str, before: Version | None
     docs/spec/NEIGHBOURS.md section 4), and ours there proves the rollout landed.
     """
     t = r.target
-    found = cloudrun.read_version(ctx.api, t.env_id, t.server_name, version)
+    found = cloudrun.read_version(ctx.api, t.env_id, t.server_name, version, attempts=1)
     old_normal = before is not None and classify(found.status) == HEALTHY and found.updated_time == before.updated_time
     if not old_normal or found.run_id is not None or r.run_id is None:
         return found
     try:  # extra evidence only: a list that cannot be read leaves the detail as it is
-        listed = {v.name: v for v in cloudrun.list_versions(ctx.api, t.env_id, t.server_name)}.get(version)
+        listed = {v.name: v for v in cloudrun.list_versions(ctx.api, t.env_id, t.server_name, 1)}.get(version)
     except RolloutError:
         return found
     return replace(found, run_id=listed.run_id) if listed is not None and listed.run_id else found
@@ -200,11 +203,10 @@ def _release(ctx: Context, r: Result) -> None:
     version = r.version_name or t.version_name
     r.phase = "releasing"
     word, order = cloudrun.release(ctx.api, t.env_id, t.server_name, version)
-    r.release_order_id = order
     if word != "success":
         raise LifecycleError("release_failed", t.server_name, version, word, r.run_id,
                              cause=RolloutError(f"result {word}"), command=ctx.plan.command)
-    r.promoted = True
+    r.promoted, r.release_order_id = True, order
     _say(ctx, r)(f"released {version}: it takes all the traffic (release_order_id {order})")
 
 
@@ -227,6 +229,7 @@ def _status_command(ctx: Context, r: Result) -> None:
 
 
 def _settle(ctx: Context, r: Result) -> str:
+    ctx.on_event("start", r)
     version = _read(ctx, r)
     r.status = version.status
     _say(ctx, r)(f"version {r.version_name} is {r.status or '(empty)'}")

@@ -19,9 +19,14 @@ MAX_SUMMARY_ROWS = 200
 COLUMNS = ("env", "service", "version", "image", "flow ratio", "run_id", "result", "status", "promoted")
 
 
-def starting(plan: Plan) -> list[str]:
+def event_line(plan: Plan, event: str, r: Result) -> str:
+    """The log line of a step as it happens: `start` (before the first call that changes or reads
+    the service) and `accepted` (the roll-update answered succ: its run_id, at once)."""
+    prefix = f"{r.target.id}: " if plan.batch else ""
+    if event == "accepted":
+        return f"{prefix}Rollout started: run_id {r.run_id} (result {r.result}, {r.attempts} attempt(s))"
     verb = {"rollout": "Rolling out", "release": "Releasing", "status": "Reading"}[plan.command]
-    return [f"{verb} {_address(t)} through {plan.call.api_base_url}" for t in plan.targets]
+    return f"{prefix}{verb} {_address(r.target)} through {plan.call.api_base_url}"
 
 
 def _address(t: Target) -> str:
@@ -29,9 +34,8 @@ def _address(t: Target) -> str:
 
 
 def result_lines(r: Result) -> list[str]:
+    """What is left to say when a service is done (its run_id was said when it came)."""
     lines = []
-    if r.run_id is not None:
-        lines.append(f"Rollout started: run_id {r.run_id} (result {r.result}, {r.attempts} attempt(s))")
     if r.error is None and r.status is not None:
         lines.append(f"version {r.version_name}: status {r.status}"
                      + (f" after waiting {r.waited:.0f} s" if r.waited is not None else ""))

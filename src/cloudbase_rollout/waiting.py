@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 from cloudbase_rollout import retry
 from cloudbase_rollout.cloudrun import Version
-from cloudbase_rollout.errors import RolloutError
+from cloudbase_rollout.errors import ApiError, RolloutError
 from cloudbase_rollout.statuses import FAILED, HEALTHY, classify
 
 HEARTBEAT = 30.0
+MINUTE = 60.0
 
 
 @dataclass
@@ -38,10 +39,11 @@ class Watch:
 
 @dataclass
 class Waited:
-    outcome: str  #: healthy, failed or timeout
+    outcome: str  #: healthy, failed, timeout, or unwatchable (a read error that retrying cannot cure)
     status: str | None
     seconds: float
     timeline: list[tuple[float, str]] = field(default_factory=list)
+    error: RolloutError | None = None
 
 
 @dataclass
@@ -51,6 +53,8 @@ class _Seen:
     moved: bool = False
     last_line: float = 0.0
     last_error: str | None = None
+    pause: float | None = None  #: the next sleep, when a reply asked for a longer one
+    error: RolloutError | None = None
     timeline: list[tuple[float, str]] = field(default_factory=list)
 
 
@@ -58,7 +62,8 @@ def wait(watch: Watch) -> Waited:
     """Poll every `interval` until the version settles or `timeout` passes.
 
     A read error that retrying can cure (busy, minute quota, 429/503, a lost
-    connection) does not end the wait; any other is raised to the caller.
+    connection) does not end the wait; any other ends it as `unwatchable`, with
+    what was seen until then.
     """
     seen = _Seen(watch.clock())
     seen.last_line = seen.start
@@ -70,13 +75,14 @@ def wait(watch: Watch) -> Waited:
         outcome = _poll(watch, seen)
         now = watch.clock()
         if outcome is not None:
-            return Waited(outcome, seen.status, now - seen.start, seen.timeline)
+            return Waited(outcome, seen.status, now - seen.start, seen.timeline, seen.error)
         if now >= deadline:
             return Waited("timeout", seen.status, now - seen.start, seen.timeline)
         if now - seen.last_line >= HEARTBEAT:
             watch.say(f"still {seen.status or 'unknown'} after {now - seen.start:.0f} s")
             seen.last_line = now
-        watch.sleep(min(watch.interval, deadline - now))
+        watch.sleep(min(seen.pause or watch.interval, deadline - now))
+        seen.pause = None
 
 
 def _poll(watch: Watch, seen: _Seen) -> str | None:
@@ -85,10 +91,13 @@ def _poll(watch: Watch, seen: _Seen) -> str | None:
         version = watch.read()
     except RolloutError as error:
         if not retry.retryable(error, safe=True):
-            raise
-        if str(error) != seen.last_error:  # once per kind of trouble, not once per poll
+            seen.error = error
+            return "unwatchable"
+        if isinstance(error, ApiError) and error.errcode == retry.MINUTE_QUOTA:
+            seen.pause = max(watch.interval, MINUTE)  # "retry next minute" (docs/spec/NEIGHBOURS.md section 6)
+        if error.short() != seen.last_error:  # once per kind of trouble, not once per poll
             watch.say(f"reading the status failed ({error.short()}); still waiting")
-            seen.last_error = str(error)
+            seen.last_error = error.short()
         return None
     seen.last_error = None
     return _observe(watch, seen, version)
