@@ -150,6 +150,16 @@ def test_a_list_item_with_another_run_id_is_no_evidence(scripted, act):
     assert result.returncode == 1 and "Wait timed out" in error_of(result)
 
 
+def test_a_status_word_cannot_start_a_workflow_command(scripted, act):
+    evil = "deploying\n::notice::injected\r::warning::x"
+    server = scripted(detail(evil), ok("Run-8"), detail(evil, T1), detail("normal", T2))
+    result, _ = act(good_inputs(server.url, version_name="api-007", wait="true"))
+    assert result.returncode == 0, result.log
+    assert not [line for line in result.stdout.splitlines() if line.startswith(("::notice", "::warning"))]
+    assert "deploying\\n:" in result.stdout, "shown, escaped"
+    assert "\n::notice" not in result.output_file + result.summary
+
+
 def test_busy_reads_do_not_end_the_wait(scripted, act):
     server = scripted(detail("normal"), ok("Run-3"), err(-1, "busy"), err(45011, "minute quota"),
                       Reply(status=503), detail("normal", T1))
