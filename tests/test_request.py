@@ -469,11 +469,27 @@ def test_request_file_values_beat_the_defaults_the_runner_passes(tmp_path: Path)
     assert body["upload_type"] == "package"
 
 
-def test_request_file_may_be_absolute(tmp_path: Path) -> None:
+def test_request_file_may_be_absolute_inside_the_workspace(tmp_path: Path) -> None:
     path = tmp_path / "abs.json"
     path.write_text(json.dumps({"custom_logs": "/var/log/app.log"}))
-    body = body_of(tmp_path=Path("/nonexistent"), **BASE, request_file=str(path))
+    body = body_of(tmp_path=tmp_path, **BASE, request_file=str(path))
     assert body["custom_logs"] == "/var/log/app.log"
+
+
+@pytest.mark.parametrize("how", ["absolute", "dot-dot", "symlink"])
+def test_a_request_file_outside_the_workspace_is_refused_and_not_read(tmp_path: Path, how: str) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps({"cpu": "ghp_SecretValue123", "server_name": "leak"}))
+    name = {"absolute": str(outside), "dot-dot": "../outside.json", "symlink": "link.json"}[how]
+    if how == "symlink":
+        (workspace / "link.json").symlink_to(outside)
+    built = request.build({**BASE, "request_file": name}, {}, workspace)
+    [problem] = [p for p in built.problems if p.input == "request_file"]
+    assert "outside the workspace" in problem.message and "expected a regular JSON file in the workspace" in \
+        problem.message
+    assert "ghp_SecretValue123" not in str(built.problems) and built.body.get("server_name") != "leak"
 
 
 def test_request_file_path_is_relative_to_the_workspace(tmp_path: Path) -> None:

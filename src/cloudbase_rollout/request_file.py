@@ -34,7 +34,7 @@ def read(name: str, workspace: Path, problems: list[Problem]) -> dict[str, Any]:
     path = path if path.is_absolute() else workspace / path
     label = f"request_file {name.strip()}"
     try:
-        data = loads(_request_file_text(path))
+        data = loads(_request_file_text(path, workspace))
     except FileNotFoundError:
         problems.append(Problem("request_file", f"{path} does not exist; expected {REQUEST_FILE_ACCEPTS}"))
         return {}
@@ -59,13 +59,14 @@ class _Refused(Exception):
     """request_file is not something to read: its message says what it is instead."""
 
 
-def _request_file_text(path: Path) -> str:
+def _request_file_text(path: Path, workspace: Path) -> str:
     """The file's text, read with a hard cap whatever the file claims to be.
 
     The file comes from the repository, so from any pull request: git stores symlinks, and one
     to /dev/zero, a FIFO or a huge sparse file must end in a problem, not a hang or a MemoryError.
     """
     _require_regular(os.stat(path).st_mode)  # before open: opening a FIFO or a device can block or act
+    _require_inside(path, workspace)
     fd = os.open(path, _OPEN_FLAGS)
     try:
         _require_regular(os.fstat(fd).st_mode)  # the path may have been swapped since the stat
@@ -91,6 +92,14 @@ def _read_at_most(fd: int, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
+
+
+def _require_inside(path: Path, workspace: Path) -> None:
+    """The file, after every symlink, must be in the workspace: a symlink committed in a pull request
+    (or ../) must not read the runner's other files, whose values problems would echo."""
+    real, home = os.path.realpath(path), os.path.realpath(workspace)
+    if os.path.commonpath([real, home]) != home:
+        raise _Refused(f"is outside the workspace {home}")
 
 
 def _require_regular(mode: int) -> None:
