@@ -51,20 +51,28 @@ def test_failed_names_the_status_the_run_id_and_the_logs_and_says_not_promoted()
 
 
 def test_failed_without_a_run_id_or_a_wait():
-    text = str(error("failed", status="deploy_failed", command="status"))
-    assert text.startswith("version api-007 of api settled in status deploy_failed: it is not serving")
-    assert "run_id" not in text
+    e = error("failed", status="deploy_failed", command="status")
+    text = str(e)
+    assert text == f"version api-007 of api settled in status deploy_failed. Look at {CONSOLE}."
+    assert "run_id" not in text and "promoted" not in text and e.title == "Version failed"
     assert_clean(text)
 
 
 def test_timeout_says_the_rollout_goes_on_and_not_to_run_again_blindly():
-    e = error("timeout", status="deploying", run_id="Run-2", waited=900.0)
+    e = error("timeout", status="deploying", run_id="Run-2", waited=900.0, limit=900)
     text = str(e)
-    assert text.startswith("version api-007 of api did not become healthy within wait_timeout_seconds after 900 s; "
+    assert text.startswith("version api-007 of api did not settle within wait_timeout_seconds (900 s); "
                            "last status: deploying. The rollout was started (run_id Run-2) and goes on; it was not "
                            "promoted. Do not run this step again blindly")
-    assert "raise wait_timeout_seconds or run it with command: status" in text and CONSOLE in text
+    assert "raise wait_timeout_seconds or look again with command: status" in text and CONSOLE in text
+    assert "nothing showed" not in text
     assert e.title == "Wait timed out"
+    assert_clean(text)
+
+
+def test_a_timeout_on_normal_says_why_normal_did_not_count():
+    text = str(error("timeout", status="normal", run_id="Run-2", waited=60.0, limit=60))
+    assert "It reads normal, but nothing showed that this is the new rollout" in text
     assert_clean(text)
 
 
@@ -91,9 +99,22 @@ def test_preflight_names_the_cause_the_versions_and_that_nothing_changed():
     e = error("preflight", version_name="api-999", cause=CAUSE, versions=("api-001", "api-002"))
     text = str(e)
     assert text == (f"version api-999 of api cannot be read before the rollout ({CAUSE}). The service's versions: "
-                    "api-001, api-002. Nothing was changed: no request that changes the service was sent. Check "
-                    "env_id, server_name and version_name.")
-    assert e.title == "Version not found" and not e.may_have_started
+                    "api-001, api-002. Nothing was changed: no request that changes the service was sent.")
+    unknown = str(error("preflight", cause=ApiError(40097, "invalid args", "参数错误", effect="read")))
+    assert unknown.endswith("Check env_id, server_name and version_name."), "the address may be wrong"
+    assert e.title == "Cannot read the version" and not e.may_have_started
+
+
+@pytest.mark.parametrize("cause", [ApiError(40014, "invalid access_token", "r"), ApiError(45009, "quota", "r"),
+                                   TransportError("could not connect to x", kind="not_sent")])
+def test_preflight_does_not_blame_the_address_for_a_token_quota_or_connection_failure(cause):
+    text = str(error("preflight", cause=cause))
+    assert "Check env_id" not in text and "Nothing was changed" in text
+
+
+def test_preflight_of_status_says_only_that_it_cannot_be_read():
+    text = str(error("preflight", cause=CAUSE, command="status"))
+    assert text.startswith("version api-007 of api cannot be read (") and "Nothing was changed" not in text
 
 
 def test_preflight_of_latest_without_versions_names_the_command():
@@ -106,7 +127,7 @@ def test_preflight_of_latest_without_versions_names_the_command():
 def test_refused_tells_a_moving_version_from_a_failed_one():
     moving = str(error("refused", status="deploying", command="release"))
     assert moving == ("version api-007 of api is in status deploying, not normal: it was not released. Set wait: true "
-                      "to wait until it is normal first.")
+                      "to wait until it is normal.")
     for word in ("build_fail", "Deploy_Failed", "abnormal"):
         failed = str(error("refused", status=word, command="release"))
         assert failed == f"version api-007 of api is in status {word}: a failed version is never released. Look at " \
@@ -125,15 +146,16 @@ def test_release_failed_names_the_cause_and_the_started_rollout():
 
 def test_every_kind_has_a_title():
     for kind, title in TITLES.items():
-        assert error(kind).title == title
+        assert error(kind, run_id="Run-1").title == title
+    assert error("unwatchable", command="status").title == "Cannot watch the version"
 
 
 # -- short(): one line for a summary cell ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("kind", "short"), [
-    ("failed", "api-007: failed: status build_fail"), ("timeout", "api-007: timed out in status build_fail"),
-    ("unwatchable", "api-007: started, cannot be watched"), ("preflight", "api-007: version cannot be read"),
+    ("failed", "api-007: settled build_fail"), ("timeout", "api-007: timed out in status build_fail"),
+    ("unwatchable", "api-007: cannot be watched"), ("preflight", "api-007: cannot be read"),
     ("refused", "api-007: not released: status build_fail"), ("release_failed", "api-007: release failed"),
 ])
 def test_lifecycle_short(kind, short):

@@ -326,3 +326,11 @@ def test_service_ids_that_differ_only_in_case_are_refused(scripted, act):
                                                                  {"server_name": "WEB"}])))
     assert result.returncode == 2 and server.received == []
     assert "differs from 'web' only in case" in error_of(result)
+
+
+def test_a_failed_list_before_the_rollout_is_tried_max_attempts_times_not_twice_that(scripted, act):
+    server = scripted(Reply(status=503))
+    result, _ = act(good_inputs(server.url, wait="true", max_attempts="2"))
+    assert result.returncode == 1
+    assert paths(server) == [VERSION_LIST_PATH, VERSION_LIST_PATH]
+    assert "Cannot read the version" in error_of(result) and "after 2 attempts" in error_of(result)

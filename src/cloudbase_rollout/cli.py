@@ -40,8 +40,8 @@ READ_FLAGS = (*plan.READ_INPUTS, "wait", "wait_timeout_seconds", "wait_interval_
 ROLLOUT_ONLY = ("image", "image_tag", "request_file", "promote", "command")
 
 
-def parser(command: str = "rollout") -> argparse.ArgumentParser:
-    prog = "cloudbase-rollout" + ("" if command == "rollout" else f" {command}")
+def parser(command: str = "rollout", named: bool = False) -> argparse.ArgumentParser:
+    prog = "cloudbase-rollout" + (f" {command}" if named or command != "rollout" else "")
     commands = "\n".join(f"  {name:<9} {text}" for name, text in COMMANDS.items())
     p = argparse.ArgumentParser(prog=prog, description=f"{COMMANDS[command]}.\n\ncommands:\n{commands}",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
 
         code: int = demo.main(rest)
         return code
-    options = parser(command).parse_args(rest)
+    options = parser(command, named=args[:1] == [command]).parse_args(rest)
     raw = {name: value for name, value in vars(options).items() if isinstance(value, str)}
     raw["command"] = command
     return run(raw, as_json=options.json, env=env, clock=clock, sleep=sleep)

@@ -68,6 +68,7 @@ def run(ctx: Context) -> list[Result]:
                 if r.error is None:
                     r.error = RolloutError("not rolled out: the version of " + ", ".join(
                         u.target.id for u in unreadable) + " cannot be read, so nothing was changed")
+                    r.error.attempts = 0  # nothing was called for it
             return results
     _parallel(ctx, results, STEPS[ctx.plan.command])
     return results
@@ -119,8 +120,9 @@ def _read(ctx: Context, r: Result) -> Version:
     t, api = r.target, ctx.api
     r.phase = "reading"
     versions: list[Version] = []
+    listed = t.version_name == "latest"
     try:
-        if t.version_name == "latest":
+        if listed:
             versions = cloudrun.list_versions(api, t.env_id, t.server_name)
             found = cloudrun.newest(versions)
             if found is None:
@@ -130,7 +132,7 @@ def _read(ctx: Context, r: Result) -> Version:
     except LifecycleError:
         raise
     except RolloutError as error:
-        names = tuple(v.name for v in versions) or _known(ctx, t)
+        names = tuple(v.name for v in versions) or (() if listed else _known(ctx, t))  # list once at most
         raise LifecycleError("preflight", t.server_name, r.version_name or t.version_name, cause=error,
                              versions=names, command=ctx.plan.command) from None
 
@@ -156,7 +158,7 @@ def _rollout(ctx: Context, r: Result) -> None:
     r.phase = "waiting"
     outcome = _wait(ctx, r, r.before)
     if outcome.outcome != HEALTHY:
-        raise _unsettled(r, outcome.outcome)
+        raise _unsettled(ctx, r, outcome.outcome)
     if t.promote:
         _release(ctx, r)
 
@@ -193,9 +195,10 @@ def _read_for_wait(ctx: Context, r: Result, version: str, before: Version | None
     return replace(found, run_id=listed.run_id) if listed is not None and listed.run_id else found
 
 
-def _unsettled(r: Result, outcome: str) -> LifecycleError:
+def _unsettled(ctx: Context, r: Result, outcome: str) -> LifecycleError:
     kind: WaitKind = "failed" if outcome == FAILED else "timeout"
-    return LifecycleError(kind, r.target.server_name, r.version_name or "", r.status, r.run_id, r.waited)
+    return LifecycleError(kind, r.target.server_name, r.version_name or "", r.status, r.run_id, r.waited,
+                          command=ctx.plan.command, limit=ctx.plan.timeout)
 
 
 def _release(ctx: Context, r: Result) -> None:
@@ -214,7 +217,7 @@ def _release_command(ctx: Context, r: Result) -> None:
     """Promote an existing version: only a normal one (after waiting, with wait)."""
     state = _settle(ctx, r)
     if state == "timeout":
-        raise _unsettled(r, state)
+        raise _unsettled(ctx, r, state)
     if state != HEALTHY:
         raise LifecycleError("refused", r.target.server_name, r.version_name or "", r.status,
                              waited=r.waited, command="release")
@@ -225,7 +228,7 @@ def _status_command(ctx: Context, r: Result) -> None:
     """Read (and with wait, wait until settled); only a failed settle fails the step."""
     state = _settle(ctx, r)
     if r.target.wait and state != HEALTHY:
-        raise _unsettled(r, state)
+        raise _unsettled(ctx, r, state)
 
 
 def _settle(ctx: Context, r: Result) -> str:

@@ -7,13 +7,14 @@ summary cell or the `results` output).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from cloudbase_rollout.errcodes import API_ERRORS as API_ERRORS  # re-exported: the tables' historic home
 from cloudbase_rollout.errcodes import ROLL_UPDATE_ERRORS as ROLL_UPDATE_ERRORS
 from cloudbase_rollout.errcodes import TOKEN_ERRORS as TOKEN_ERRORS
-from cloudbase_rollout.statuses import FAILED, classify
+from cloudbase_rollout.statuses import FAILED, HEALTHY, classify
 
 MAY_HAVE_STARTED = (
     "The rollout may have started. Before running this step again, check the service's "
@@ -145,13 +146,15 @@ def _short_ambiguity(error: RolloutError) -> str:
 
 WaitKind = Literal["failed", "timeout", "unwatchable", "preflight", "refused", "release_failed"]
 TITLES = {"failed": "Rollout failed", "timeout": "Wait timed out", "unwatchable": "Cannot watch the rollout",
-          "preflight": "Version not found", "refused": "Release refused", "release_failed": "Release failed"}
+          "preflight": "Cannot read the version", "refused": "Release refused", "release_failed": "Release failed"}
 CONSOLE = "the version's build and deploy logs in the WeChat Cloud Run console (云托管 > 服务管理 > 版本列表)"
+#: Codes that say nothing about env_id, server_name or version_name: the token, the quota, a busy system.
+NOT_THE_ADDRESS = (-1, 40014, 41001, 42001, 45009, 45011, 85088)
 
 
 @dataclass(eq=False)
 class LifecycleError(RolloutError):
-    """A rollout's version did not become healthy, could not be watched, or could not be released."""
+    """A version did not become healthy, could not be read or watched, or could not be released."""
 
     kind: WaitKind
     server_name: str
@@ -162,48 +165,87 @@ class LifecycleError(RolloutError):
     cause: RolloutError | None = None
     versions: tuple[str, ...] = ()
     command: str = "rollout"
+    limit: int | None = None  #: wait_timeout_seconds
 
     def __post_init__(self) -> None:
-        self.title = TITLES.get(self.kind, "Rollout failed")
+        self.title = "Version failed" if (self.kind, self.command) == ("failed", "status") else \
+            "Cannot watch the version" if self.kind == "unwatchable" and not self.run_id else TITLES[self.kind]
         self.may_have_started = self.run_id is not None
 
     def __str__(self) -> str:
         return lifecycle_text(self)
 
     def short(self) -> str:
-        words = {"failed": f"failed: status {self.status}", "timeout": f"timed out in status {self.status}",
-                 "unwatchable": "started, cannot be watched", "preflight": "version cannot be read",
+        words = {"failed": f"settled {self.status}", "timeout": f"timed out in status {self.status}",
+                 "unwatchable": "cannot be watched", "preflight": "cannot be read",
                  "refused": f"not released: status {self.status}", "release_failed": "release failed"}
-        return f"{self.version_name}: {words.get(self.kind, self.kind)}"[:160]
+        return f"{self.version_name}: {words[self.kind]}"[:160]
 
 
 def lifecycle_text(e: LifecycleError) -> str:
-    """The one place that words a failed wait, preflight or release."""
-    what = f"version {e.version_name} of {e.server_name}"
-    started = f"The rollout was started (run_id {e.run_id}) and goes on; it was not promoted." if e.run_id else ""
+    """The one place that words a failed wait, read or release (one function per kind, in TEXTS)."""
+    return TEXTS[e.kind](e, f"version {e.version_name} of {e.server_name}")
+
+
+def _started(e: LifecycleError) -> str:
+    return f"The rollout was started (run_id {e.run_id}) and goes on; it was not promoted." if e.run_id else ""
+
+
+def _failed(e: LifecycleError, what: str) -> str:
+    waited = f" after {e.waited:.0f} s" if e.waited is not None else ""
+    if e.command == "status":
+        return f"{what} settled in status {e.status}{waited}. Look at {CONSOLE}."
+    run = f" (run_id {e.run_id})" if e.run_id else ""
+    return (f"{what} settled in status {e.status}{waited}{run}: it is not serving the new version. "
+            f"Look at {CONSOLE}. It was not promoted.")
+
+
+def _timeout(e: LifecycleError, what: str) -> str:
+    limit = f" ({e.limit} s)" if e.limit is not None else ""
+    why = ""
+    if classify(e.status or "") == HEALTHY:
+        why = (" It reads normal, but nothing showed that this is the new rollout (updated_time unchanged, no other "
+               "status seen since the call): the platform may not have picked it up, or latest may name another "
+               "version.")
+    text = (f"{what} did not settle within wait_timeout_seconds{limit}; last status: {e.status}.{why} "
+            f"{_started(e)} Do not run this step again blindly: check {CONSOLE} first, then raise "
+            "wait_timeout_seconds or look again with command: status.")
+    return " ".join(text.split())
+
+
+def _unwatchable(e: LifecycleError, what: str) -> str:
+    cause = f" ({e.cause})" if e.cause is not None else ""
+    watched = f"{what} cannot be watched: reading it failed{cause}. Check it in the console."
+    return f"{_started(e)} But {watched}" if e.run_id else watched[0].upper() + watched[1:]
+
+
+def _preflight(e: LifecycleError, what: str) -> str:
     cause = f" ({e.cause})" if e.cause is not None else ""
     known = f" The service's versions: {', '.join(e.versions)}." if e.versions else ""
-    waited = f" after {e.waited:.0f} s" if e.waited is not None else ""
-    if e.kind == "failed":
-        run = f" (run_id {e.run_id})" if e.run_id else ""
-        return (f"{what} settled in status {e.status}{waited}{run}: it is not serving the new version. "
-                f"Look at {CONSOLE}. It was not promoted.")
-    if e.kind == "timeout":
-        return (f"{what} did not become healthy within wait_timeout_seconds{waited}; last status: {e.status}. "
-                f"{started} Do not run this step again blindly: check {CONSOLE} first, then raise "
-                "wait_timeout_seconds or run it with command: status.").replace("  ", " ")
-    if e.kind == "unwatchable":
-        watched = f"{what} cannot be watched: reading it failed{cause}. Check it in the console."
-        return f"{started} But {watched[0].lower()}{watched[1:]}" if started else watched[0].upper() + watched[1:]
-    if e.kind == "preflight":
-        return (f"{what} cannot be read before the {e.command}{cause}.{known} Nothing was changed: "
-                "no request that changes the service was sent. Check env_id, server_name and version_name.")
-    if e.kind == "refused":
-        if classify(e.status or "") == FAILED:
-            return f"{what} is in status {e.status}: a failed version is never released. Look at {CONSOLE}."
-        return (f"{what} is in status {e.status}, not normal: it was not released. Set wait: true to wait "
-                "until it is normal first.")
-    return f"releasing {what} failed{cause}. {started}".strip()
+    address = not isinstance(e.cause, TransportError) and getattr(e.cause, "errcode", None) not in NOT_THE_ADDRESS
+    check = " Check env_id, server_name and version_name." if address else ""
+    if e.command == "status":
+        return f"{what} cannot be read{cause}.{known}{check}"
+    return (f"{what} cannot be read before the {e.command}{cause}.{known} Nothing was changed: no request that "
+            f"changes the service was sent.{check}")
+
+
+def _refused(e: LifecycleError, what: str) -> str:
+    if classify(e.status or "") == FAILED:
+        return f"{what} is in status {e.status}: a failed version is never released. Look at {CONSOLE}."
+    return (f"{what} is in status {e.status}, not normal: it was not released. Set wait: true to wait until "
+            "it is normal.")
+
+
+def _release_failed(e: LifecycleError, what: str) -> str:
+    cause = f" ({e.cause})" if e.cause is not None else ""
+    return f"releasing {what} failed{cause}. {_started(e)}".strip()
+
+
+TEXTS: dict[str, Callable[[LifecycleError, str], str]] = {
+    "failed": _failed, "timeout": _timeout, "unwatchable": _unwatchable, "preflight": _preflight,
+    "refused": _refused, "release_failed": _release_failed,
+}
 
 
 class Cancelled(RolloutError):
