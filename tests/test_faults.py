@@ -485,6 +485,28 @@ def test_in_process_errors_are_typed(scripted):
 
 # -- cancellation ------------------------------------------------------------------
 
+def _start_and_cancel(tmp_path: Path, inputs: dict[str, str], ready: Callable[[], bool],
+                      signum: int = signal.SIGTERM) -> tuple[int, str, str]:
+    """entrypoint.py as the runner starts it; signal it once ready() holds; (exit, stdout, stderr)."""
+    env = base_env(tmp_path)
+    for name, value in inputs.items():
+        env[f"INPUT_{name.upper()}"] = value
+    proc = subprocess.Popen([sys.executable, str(ENTRYPOINT)], env=env, cwd=env["GITHUB_WORKSPACE"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+    try:
+        deadline = time.monotonic() + 15
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready(), "the step never got where it should be cancelled"
+        os.kill(proc.pid, signum)
+        stdout, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, stdout, stderr
+
+
 @pytest.mark.process
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_cancel_during_a_slow_call_stops_quickly_without_outputs(tmp_path, scripted, signum, code):
@@ -525,53 +547,16 @@ def test_cancel_during_a_slow_call_stops_quickly_without_outputs(tmp_path, scrip
 def test_cancel_during_a_batch_says_rollouts_may_have_started(tmp_path, scripted):
     server: ScriptedServer = scripted(Reply(delay=30, body={"errcode": 0, "errmsg": "ok", "result": "succ",
                                                             "run_id": "too-late"}))
-    env = base_env(tmp_path)
     inputs = good_inputs(server.url, timeout_seconds="60",
                          services=json.dumps([{"server_name": "api"}, {"server_name": "worker"}]))
-    for name, value in inputs.items():
-        env[f"INPUT_{name.upper()}"] = value
-    proc = subprocess.Popen([sys.executable, str(ENTRYPOINT)], env=env, cwd=env["GITHUB_WORKSPACE"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
-    try:
-        deadline = time.monotonic() + 15
-        while len(server.received) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(server.received) == 2, "both calls should be in flight"
-        os.kill(proc.pid, signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 143
+    code, stdout, stderr = _start_and_cancel(tmp_path, inputs, lambda: len(server.received) == 2)
+    assert code == 143
     [error] = [line for line in stdout.splitlines() if line.startswith("::error")]
     assert error.startswith("::error title=Cancelled::cancelled by signal 15 while 2 rollouts were in flight")
     assert MAY in error
     assert "Traceback" not in stdout + stderr
-    output = Path(env["GITHUB_OUTPUT"])
+    output = tmp_path / "file_commands" / "output"
     assert not output.exists() or output.read_text() == ""
-
-
-def _start_and_cancel(tmp_path: Path, inputs: dict[str, str], ready: Callable[[], bool],
-                      signum: int = signal.SIGTERM) -> tuple[int, str, str]:
-    """entrypoint.py as the runner starts it; signal it once ready() holds; (exit, stdout, stderr)."""
-    env = base_env(tmp_path)
-    for name, value in inputs.items():
-        env[f"INPUT_{name.upper()}"] = value
-    proc = subprocess.Popen([sys.executable, str(ENTRYPOINT)], env=env, cwd=env["GITHUB_WORKSPACE"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
-    try:
-        deadline = time.monotonic() + 15
-        while not ready() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert ready(), "the step never got where it should be cancelled"
-        os.kill(proc.pid, signum)
-        stdout, stderr = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return proc.returncode, stdout, stderr
 
 
 @pytest.mark.process

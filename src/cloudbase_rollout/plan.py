@@ -42,7 +42,7 @@ class Request:
 
     @property
     def request_json(self) -> str:
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
+        return body_json(self.body)
 
 
 @dataclass
@@ -60,8 +60,12 @@ class Target:
 
     @property
     def request_json(self) -> str:
-        """The token-free body, as sent."""
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
+        return body_json(self.body)
+
+
+def body_json(body: dict[str, Any] | None) -> str:
+    """The token-free body, exactly as sent (the `request` output)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass
