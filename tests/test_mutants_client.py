@@ -1,0 +1,387 @@
+"""Mutation-testing follow-up for api.py and transport.py: behaviour the other tests left open.
+
+Every server is real and on 127.0.0.1; nothing is patched and nothing sleeps in the client
+(WeChat(sleep=list.append)). Where a failure is hard to provoke on a real socket, the
+exception requests/urllib3 would raise is handed to the public `Transport.failure`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from urllib3 import HTTPConnectionPool
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
+
+from cloudbase_rollout.api import ROLL_UPDATE, VERSION_DETAIL, WeChat
+from cloudbase_rollout.errors import ApiError, Cancelled, TransportError
+from cloudbase_rollout.redact import Redactor
+from cloudbase_rollout.settings import CallSettings
+from cloudbase_rollout.transport import Transport
+from tests.conftest import TOKEN
+from tests.loopback import Received, Reply, RoutedServer, ScriptedServer, err, ok
+from tests.scenarios import APPID, APPSECRET, TICKET, TlsServer, make_certificate, minted
+
+PATH = "/componenttcb/some"
+BODY = {"env_id": "prod-1", "server_name": "api"}
+NOWHERE = "http://127.0.0.1:9"  # never contacted: failure() only types an exception
+MINT = (APPID, APPSECRET, TICKET)
+Scripted = Callable[..., ScriptedServer]
+
+
+def client(url: str, retries: list[str], *, mint: tuple[str, str, str] | None = None) -> WeChat:
+    redactor = Redactor()
+    redactor.add(TOKEN)
+    return WeChat(CallSettings(url, 5.0, 3, False, TOKEN, mint), redactor, on_retry=retries.append,
+                  sleep=[].append)
+
+
+def new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t not in before and t is not threading.current_thread()]
+
+
+# -- the worker thread -------------------------------------------------------------------
+
+def test_the_call_runs_in_a_daemon_thread_that_cannot_hold_the_process_open() -> None:
+    """An abandoned attempt must not keep the step alive at exit."""
+    before: set[threading.Thread] = set()
+    seen: list[tuple[str, bool]] = []
+
+    def route(received: Received) -> Reply:
+        seen.extend((t.name, t.daemon) for t in new_threads(before))  # the worker, waiting for this reply
+        return ok()
+
+    server = RoutedServer(route)
+    before.update(threading.enumerate())
+    try:
+        Transport(server.url, 5.0, Redactor()).post(PATH, {}, BODY)
+    finally:
+        server.close()
+    assert seen, "no worker thread was running during the call"
+    assert all(daemon for _name, daemon in seen), seen
+
+
+class HeadersThenDrip:
+    """Sends the headers, then one body byte every 0.05 s (each read finishes in time, the
+    reply never does); records when the client has dropped the connection."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.stop = threading.Event()
+        self.gone = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.recv(1 << 16)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                while not self.stop.wait(0.05):
+                    conn.sendall(b" ")
+            except OSError:
+                self.gone.set()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def test_at_the_deadline_the_abandoned_reply_is_shut_down() -> None:
+    """The watchdog does not only stop waiting: it unblocks the worker, which lets the connection go."""
+    server = HeadersThenDrip()
+    try:
+        with pytest.raises(TransportError) as caught:
+            Transport(server.url, 0.3, Redactor()).post(PATH, {}, BODY)
+        assert caught.value.kind == "timed_out"
+        assert server.gone.wait(3.0), "the worker kept reading the abandoned reply"
+    finally:
+        server.close()
+
+
+def test_cancelled_while_waiting_propagates_even_when_the_reply_is_already_released(
+        scripted: Scripted) -> None:
+    """SIGTERM lands after the worker finished: unblocking the (released) reply fails, quietly."""
+    before: set[threading.Thread] = set()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        for thread in new_threads(before):  # the worker and the server's handler finish the call
+            thread.join(5)
+        raise Cancelled(signum)
+
+    def route(received: Received) -> Reply:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        return ok()
+
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    server = RoutedServer(route)
+    before.update(threading.enumerate())
+    try:
+        with pytest.raises(Cancelled):
+            Transport(server.url, 5.0, Redactor()).post(PATH, {}, BODY)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        server.close()
+
+
+# -- the connection pool -------------------------------------------------------------------
+
+class TlsRouted(RoutedServer):
+    """RoutedServer over TLS (the certificate of tests.scenarios.make_certificate)."""
+
+    def __init__(self, route: Callable[[Received], Reply], certificate: Path) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(certificate.with_name("server.pem"))
+        super().__init__(route)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        return self.context.wrap_socket(sock, server_side=True), address
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pem = make_certificate(tmp_path_factory.mktemp("tls"))
+    if pem is None:
+        pytest.skip("openssl is not installed")
+    return pem
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_pool_size_connections_run_at_once_without_discarding_any(caplog: pytest.LogCaptureFixture, scheme: str,
+                                                                  request: pytest.FixtureRequest,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch runs MAX_PARALLEL calls at once; every connection fits back into the pool."""
+    size = 12  # more than requests' default of 10
+    together = threading.Barrier(size, timeout=5)
+
+    def route(received: Received) -> Reply:
+        together.wait()  # all calls hold a connection at the same time
+        return ok()
+
+    if scheme == "https":
+        certificate: Path = request.getfixturevalue("certificate")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate))
+        server: RoutedServer = TlsRouted(route, certificate)
+    else:
+        server = RoutedServer(route)
+    transport = Transport(server.url, 5.0, Redactor(), pool_size=size)
+    replies: list[int] = []
+    caplog.set_level(logging.WARNING, logger="urllib3")
+    try:
+        threads = [threading.Thread(target=lambda: replies.append(transport.post(PATH, {}, BODY).status))
+                   for _ in range(size)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        server.close()
+    assert replies == [200] * size
+    assert not [r.getMessage() for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+# -- proxies: loopback goes direct, whatever the environment says ------------------------
+
+def clear_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def test_all_proxy_is_bypassed_for_loopback(monkeypatch: pytest.MonkeyPatch, scripted: Scripted) -> None:
+    proxy = scripted(Reply(200, '{"via": "proxy"}'))
+    clear_proxies(monkeypatch)
+    monkeypatch.setenv("ALL_PROXY", proxy.url)
+    monkeypatch.setenv("all_proxy", proxy.url)
+    server = scripted(ok())
+    reply = Transport(server.url, 5.0, Redactor()).post(PATH, {"access_token": TOKEN}, BODY)
+    assert b'"run_id"' in reply.data
+    assert len(server.received) == 1 and proxy.received == []
+
+
+def test_https_proxy_is_bypassed_for_loopback(monkeypatch: pytest.MonkeyPatch, scripted: Scripted,
+                                              certificate: Path) -> None:
+    proxy = scripted(Reply(200, '{"via": "proxy"}'))
+    clear_proxies(monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.setenv("https_proxy", proxy.url)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate))
+    server = TlsServer(certificate, "ok")
+    try:
+        reply = Transport(server.url, 5.0, Redactor()).post(PATH, {"access_token": TOKEN}, BODY)
+    finally:
+        server.close()
+    assert reply.status == 200 and b"Run-tls" in reply.data
+    assert server.requests == 1 and proxy.received == []
+
+
+# -- what a failure says ------------------------------------------------------------------
+
+def failure(error: requests.RequestException) -> TransportError:
+    return Transport(NOWHERE, 5.0, Redactor()).failure(error)
+
+
+LOST = f"lost the connection to {NOWHERE} after sending the request"
+
+
+def test_a_rejected_certificate_names_the_remedy() -> None:
+    cause = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    error = failure(requests.exceptions.SSLError(cause))
+    assert error.kind == "cert"
+    assert error.summary.endswith("). Nothing was sent. Behind a TLS-inspecting proxy, point "
+                                  "REQUESTS_CA_BUNDLE at the proxy's CA bundle")
+
+
+def test_a_connection_error_without_arguments_is_no_reply_and_named() -> None:
+    error = failure(requests.ConnectionError())
+    assert error.kind == "no_reply"
+    assert error.summary == f"{LOST} (ConnectionError: ConnectionError)"
+
+
+def test_the_reason_is_cut_at_400_characters() -> None:
+    text = "ConnectionError: " + "x" * 600
+    error = failure(requests.ConnectionError("x" * 600))
+    assert error.summary == f"{LOST} ({text[:400]}...)"
+
+
+def test_the_cause_is_found_through_urllib3s_reason() -> None:
+    """A MaxRetryError names its cause only in `reason` (not in args)."""
+    refused = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
+    error = failure(requests.ConnectionError(MaxRetryError(None, "/x", refused)))
+    assert error.kind == "not_sent"
+    assert error.detail.startswith("NewConnectionError: ")
+    assert "Connection refused" in error.detail and "Max retries" not in error.detail
+
+
+def test_the_pools_host_prefix_is_dropped_from_the_reason() -> None:
+    pool = HTTPConnectionPool("127.0.0.1", 9)
+    error = failure(requests.ReadTimeout(ReadTimeoutError(pool, "/x", "Read timed out. (read timeout=0.5)")))
+    assert error.kind == "timed_out"
+    assert error.summary == (f"timed out waiting for {NOWHERE} after sending the request "
+                             "(ReadTimeoutError: Read timed out. (read timeout=0.5))")
+
+
+def test_the_cause_walk_stops_after_20_links() -> None:
+    chain: list[BaseException] = [requests.ConnectionError("link 0")]
+    for i in range(1, 30):
+        link = ValueError(f"link {i}")
+        chain[-1].__cause__ = link
+        chain.append(link)
+    error = failure(chain[0])  # type: ignore[arg-type]
+    assert error.summary == f"{LOST} (ValueError: link 19)"
+
+
+class Chunky:
+    """Headers, then 64 kB every 0.15 s: every read is in time, the body as a whole is not."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.recv(1 << 16)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 900000\r\n\r\n")
+                while not self.stop.wait(0.15):
+                    conn.sendall(b" " * 65536)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def chunky() -> Iterator[Chunky]:
+    server = Chunky()
+    yield server
+    server.close()
+
+
+def test_a_body_cut_at_the_deadline_says_exactly_why(chunky: Chunky) -> None:
+    with pytest.raises(TransportError) as caught:
+        Transport(chunky.url, 0.5, Redactor()).post(PATH, {}, BODY)
+    assert caught.value.summary == (f"timed out waiting for {chunky.url} after sending the request "
+                                    "(ReadTimeout: the reply did not finish within timeout_seconds)")
+
+
+# -- WeChat: the retry after minting, errmsg and HTTP details ----------------------------
+
+def test_after_minting_the_retry_keeps_the_label_and_the_attempt_limit(scripted: Scripted) -> None:
+    server = scripted(err(42001), minted(), err(-1, "system error"), ok("Run-2"))
+    retries: list[str] = []
+    answer = client(server.url, retries, mint=MINT).call(ROLL_UPDATE, BODY, "shop-api", attempts=2)
+    assert answer.data["run_id"] == "Run-2" and answer.attempts == 3
+    [message] = retries
+    assert message.startswith("shop-api: attempt 1 of 2 failed (errcode -1")
+
+
+def test_after_minting_a_caller_that_retries_itself_still_gets_one_attempt(scripted: Scripted) -> None:
+    server = scripted(err(42001), minted(), err(-1, "system error"), ok())
+    retries: list[str] = []
+    with pytest.raises(ApiError) as caught:
+        client(server.url, retries, mint=MINT).call(VERSION_DETAIL, BODY, "wait", attempts=1)
+    assert caught.value.errcode == -1 and caught.value.attempts == 2
+    assert len(server.received) == 3 and retries == []
+
+
+def test_a_long_errmsg_is_cut_at_500_characters(scripted: Scripted) -> None:
+    server = scripted(err(40097, "e" * 600))
+    with pytest.raises(ApiError) as caught:
+        client(server.url, []).call(ROLL_UPDATE, BODY, "api")
+    assert caught.value.errmsg == "e" * 500 + "..."
+
+
+def http_error(scripted: Scripted, reply: Reply) -> TransportError:
+    server = scripted(reply)
+    with pytest.raises(TransportError) as caught:
+        client(server.url, []).call(ROLL_UPDATE, BODY, "api")
+    return caught.value
+
+
+def test_an_http_error_body_that_is_not_utf8_is_shown_with_replacements(scripted: Scripted) -> None:
+    error = http_error(scripted, Reply(500, b"\xff\xfe caf\xe9"))
+    assert error.detail == "\ufffd\ufffd caf\ufffd"
+
+
+def test_an_http_error_body_is_cut_at_200_characters(scripted: Scripted) -> None:
+    error = http_error(scripted, Reply(404, "x" * 300))
+    assert error.detail == "x" * 200 + "..."
+
+
+def test_300_is_a_redirect_not_followed(scripted: Scripted) -> None:
+    error = http_error(scripted, Reply(300, "choices", {"Location": "http://127.0.0.1:9/elsewhere"}))
+    assert error.status == 300
+    assert error.detail.startswith("a redirect to 'http://127.0.0.1:9/elsewhere', not followed")
