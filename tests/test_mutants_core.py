@@ -1,4 +1,4 @@
-"""Tests that kill the mutants left alive in errors, redact, jsontext (mutation follow-up).
+"""Tests that kill the mutants left alive in errors, redact, jsontext, request_file (mutation follow-up).
 
 Each test pins one rule whose weakening a surviving mutant showed was unguarded: a shorter secret
 inside a longer one, every control character a runner could act on, JSON depth through objects, and
@@ -8,12 +8,28 @@ which inputs to check).
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cloudbase_rollout import jsontext
-from cloudbase_rollout.errors import CONSOLE, ApiError, LifecycleError, TransportError
+from cloudbase_rollout import jsontext, request_file
+from cloudbase_rollout.errors import (
+    CONSOLE,
+    MAY_HAVE_RELEASED,
+    MAY_HAVE_STARTED,
+    NOT_STARTED,
+    ApiError,
+    InvalidInput,
+    LifecycleError,
+    Problem,
+    RolloutError,
+    TransportError,
+    cancelled_text,
+)
 from cloudbase_rollout.redact import MASK, Redactor, neutralize
 
 WHAT = "version api-007 of api"
@@ -173,3 +189,135 @@ def test_refused_release_of_a_failed_and_of_a_moving_version():
     assert error("refused", status="deploying", command="release") == (
         f"{WHAT} is in status deploying, not normal: it was not released. Set wait: true to wait until it is "
         "normal.")
+
+
+# -- short(): the first line, at most 160 characters ---------------------------------------------------------------
+
+
+def test_short_is_the_first_line_of_several():
+    assert RolloutError("first\nsecond\nthird").short() == "first"
+
+
+def test_every_short_is_cut_at_160_characters():
+    long = "x" * 200
+    assert InvalidInput([Problem("env_id", long)]).short() == f"invalid input: env_id: {long}"[:160]
+    assert ApiError(40097, long, "fix it").short() == f"errcode 40097 {long}"[:160]
+    assert TransportError(long, kind="not_sent").short() == long[:160]
+
+
+# -- InvalidInput and ApiError: the whole text --------------------------------------------------------------------
+
+
+def test_invalid_input_names_every_problem():
+    error = InvalidInput([Problem("env_id", "is empty"), Problem("wait", "must be true or false")])
+    assert str(error) == "env_id: is empty; wait: must be true or false"
+
+
+def test_an_api_error_that_may_have_started_says_so_after_the_remedy():
+    error = ApiError(-1, "system busy", "try later", may_have_started=True)
+    assert str(error) == f"errcode -1: system busy - try later {MAY_HAVE_STARTED}"
+
+
+# -- release_failed: the cause appears exactly when known ---------------------------------------------------------
+
+
+def test_a_release_failure_without_a_cause_is_one_clean_sentence():
+    assert error("release_failed") == f"releasing {WHAT} failed."
+
+
+# -- cancelled_text: counts, lists and promotion in full ----------------------------------------------------------
+
+
+def test_cancel_with_one_call_in_flight_among_several_services_is_singular():
+    text, may = cancelled_text("WeChat", [("api", "calling", None, False), ("web", "waiting", None, False)])
+    assert text == f"while 1 rollout was in flight (api). {MAY_HAVE_STARTED}" and may
+
+
+def test_cancel_during_two_releases_lists_both():
+    text, _ = cancelled_text("WeChat", [("api", "releasing", None, False), ("web", "releasing", None, False)])
+    assert text == f"while releasing api, web. {MAY_HAVE_RELEASED}"
+
+
+def test_cancel_after_the_rollouts_were_started_names_each_and_its_promotion():
+    text, may = cancelled_text("WeChat", [("api", "done", "Run-a", False), ("web", "done", "Run-w", True)])
+    assert text == ("after the rollouts were started. These rollouts were started and go on: "
+                    "api (run_id Run-a, not promoted), web (run_id Run-w, promoted).")
+    assert not may
+
+
+# -- request_file: exact refusals, a hard cap on the read ---------------------------------------------------------
+
+
+def request_file_problems(workspace: Path, name: str) -> list[str]:
+    found: list[Problem] = []
+    assert request_file.read(name, workspace, found) == {}
+    return [str(p) for p in found]
+
+
+def test_request_file_holding_a_list_names_its_type(tmp_path: Path):
+    (tmp_path / "r.json").write_text("[1]")
+    assert request_file_problems(tmp_path, "r.json") == [
+        f"request_file: {tmp_path / 'r.json'} holds list; expected a JSON object (a request body)"]
+
+
+def test_request_file_holding_access_token_says_where_the_token_belongs(tmp_path: Path):
+    (tmp_path / "r.json").write_text(json.dumps({"access_token": "t", "custom_logs": "stdout"}))
+    found: list[Problem] = []
+    assert request_file.read("r.json", tmp_path, found) == {"custom_logs": "stdout"}
+    assert [str(p) for p in found] == ["request_file r.json: must not hold access_token; pass the token as the "
+                                       "access_token input, from a secret"]
+
+
+def test_request_file_too_large_is_refused_in_these_words(tmp_path: Path):
+    (tmp_path / "r.json").write_bytes(b" " * (request_file.MAX_REQUEST_FILE + 1))
+    assert request_file_problems(tmp_path, "r.json") == [
+        f"request_file: {tmp_path / 'r.json'} is larger than 1 MiB; expected {request_file.REQUEST_FILE_ACCEPTS}"]
+
+
+def test_a_directory_and_a_symlink_to_one_are_refused_in_these_words(tmp_path: Path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "d")
+    expected = f"is a directory, not a regular file; expected {request_file.REQUEST_FILE_ACCEPTS}"
+    assert request_file_problems(tmp_path, "d") == [f"request_file: {tmp_path / 'd'} {expected}"]
+    assert request_file_problems(tmp_path, "link") == [
+        f"request_file: {tmp_path / 'link'} (a symlink to {os.path.realpath(tmp_path / 'd')}) {expected}"]
+
+
+@pytest.mark.parametrize("mode", [0, stat.S_IFLNK])
+def test_a_file_of_no_known_kind_is_something_else(mode: int):
+    with pytest.raises(request_file._Refused, match=r"^is something else, not a regular file$"):
+        request_file._require_regular(mode)
+
+
+def test_the_read_never_goes_past_its_limit(tmp_path: Path):
+    """A bounded regular file, so a broken cap returns too much instead of eating memory or hanging."""
+    (tmp_path / "big").write_bytes(b"x" * 200_000)
+    limit = (1 << 16) + 10  # the second read must be cut to what is left
+    fd = os.open(tmp_path / "big", os.O_RDONLY)
+    try:
+        assert len(request_file._read_at_most(fd, limit)) == limit
+    finally:
+        os.close(fd)
+
+
+# -- what a lost answer may mean, by effect; how many attempts were made -----------------------------------------
+
+
+def test_a_failed_token_call_says_no_rollout_was_started():
+    error = ApiError(40001, "invalid credential", "check the secret", effect="token")
+    assert str(error) == f"errcode 40001: invalid credential - check the secret {NOT_STARTED}"
+
+
+def test_a_lost_release_answer_says_the_release_may_have_been_made():
+    error = TransportError("no reply", "reset", kind="no_reply", may_have_started=True, effect="release")
+    assert str(error) == f"no reply: reset. {MAY_HAVE_RELEASED}"
+
+
+def test_a_lost_read_answer_adds_nothing():
+    error = TransportError("no reply", "reset", kind="no_reply", may_have_started=True, effect="read")
+    assert str(error) == "no reply: reset"
+
+
+def test_two_attempts_are_counted_and_one_is_not_mentioned():
+    assert str(TransportError("HTTP 503", kind="http", attempts=2)) == "after 2 attempts, last error: HTTP 503"
+    assert str(TransportError("HTTP 503", kind="http", attempts=1)) == "HTTP 503"
