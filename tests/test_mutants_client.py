@@ -22,11 +22,13 @@ import requests
 from urllib3 import HTTPConnectionPool
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
 
-from cloudbase_rollout.api import ROLL_UPDATE, VERSION_DETAIL, WeChat
+from cloudbase_rollout.api import ROLL_UPDATE, VERSION_DETAIL, Endpoint, WeChat
+from cloudbase_rollout.errcodes import API_ERRORS, describe
 from cloudbase_rollout.errors import ApiError, Cancelled, TransportError
-from cloudbase_rollout.redact import Redactor
+from cloudbase_rollout.redact import Redactor, neutralize
 from cloudbase_rollout.settings import CallSettings
 from cloudbase_rollout.transport import Transport
+from cloudbase_rollout.validate import reply_errors
 from tests.conftest import TOKEN
 from tests.loopback import Received, Reply, RoutedServer, ScriptedServer, err, ok
 from tests.scenarios import APPID, APPSECRET, TICKET, TlsServer, make_certificate, minted
@@ -385,3 +387,167 @@ def test_300_is_a_redirect_not_followed(scripted: Scripted) -> None:
     error = http_error(scripted, Reply(300, "choices", {"Location": "http://127.0.0.1:9/elsewhere"}))
     assert error.status == 300
     assert error.detail.startswith("a redirect to 'http://127.0.0.1:9/elsewhere', not followed")
+
+
+# -- second pass: not_sent, minting without credentials, reply excerpts --------------------
+
+def test_an_ssl_error_is_never_not_sent_whatever_it_wraps() -> None:
+    """Outside the handshake an SSLError proves nothing; only a plain ConnectionError's
+    NewConnectionError means the body never left (a wrong not_sent would repeat a change)."""
+    refused = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
+    error = failure(requests.exceptions.SSLError(MaxRetryError(None, "/x", refused)))
+    assert error.kind == "no_reply"
+
+
+def test_minting_without_credentials_is_the_expired_token_error(scripted: Scripted) -> None:
+    server = scripted(minted())
+    with pytest.raises(ApiError) as caught:
+        client(server.url, []).mint_token()
+    assert caught.value.errcode == 42001
+    assert caught.value.errmsg == "access_token expired"
+    assert caught.value.remedy == describe(42001)
+    assert server.received == []
+
+
+def test_a_200_reply_that_is_not_utf8_is_unreadable_not_a_crash(scripted: Scripted) -> None:
+    server = scripted(Reply(200, b"\xff\xfe{"))
+    with pytest.raises(TransportError) as caught:
+        client(server.url, []).call(VERSION_DETAIL, BODY, "api", attempts=1)
+    assert caught.value.kind == "unreadable"
+    assert caught.value.detail == "\ufffd\ufffd{"
+
+
+def test_a_non_json_reply_names_its_content_type_cut_at_100_and_its_body_at_200(scripted: Scripted) -> None:
+    server = scripted(Reply(200, "x" * 300, {"Content-Type": "t" * 150}))
+    with pytest.raises(TransportError) as caught:
+        client(server.url, []).call(VERSION_DETAIL, BODY, "api", attempts=1)
+    assert caught.value.summary == f"{server.url} sent a reply that is not a JSON object (HTTP 200, {'t' * 100}...)"
+    assert caught.value.detail == "x" * 200 + "..."
+
+
+def test_schema_problems_are_joined_and_cut_at_300_characters(scripted: Scripted) -> None:
+    body = {"errcode": 0, "errmsg": 5, "result": "x" * 400, "run_id": "y" * 400}
+    problems = reply_errors("response", body)
+    assert len(problems) >= 2
+    server = scripted(Reply(200, body))
+    with pytest.raises(TransportError) as caught:
+        client(server.url, []).call(ROLL_UPDATE, BODY, "api")
+    assert caught.value.kind == "unreadable"
+    assert caught.value.detail == "; ".join(problems)[:300] + "..."
+
+
+def test_an_endpoint_without_a_reply_schema_takes_any_object(scripted: Scripted) -> None:
+    bare = Endpoint("bare", PATH, None, True, "read", API_ERRORS)
+    server = scripted(Reply(200, {"anything": [1, 2]}))
+    assert client(server.url, []).call(bare, BODY, "api").data == {"anything": [1, 2]}
+
+
+def test_a_redirect_location_is_cut_at_200_characters(scripted: Scripted) -> None:
+    location = "http://127.0.0.1:9/" + "a" * 300
+    error = http_error(scripted, Reply(302, "", {"Location": location}))
+    assert error.detail.startswith(f"a redirect to '{location[:200]}...', not followed")
+
+
+def test_a_redirect_without_location_says_so_plainly(scripted: Scripted) -> None:
+    error = http_error(scripted, Reply(302, ""))
+    assert error.kind == "http" and error.status == 302
+    assert error.detail.startswith("a redirect to '', not followed")
+
+
+def test_an_error_reply_without_errmsg_has_an_empty_errmsg(scripted: Scripted) -> None:
+    server = scripted(Reply(200, {"errcode": 40097}))
+    with pytest.raises(ApiError) as caught:
+        client(server.url, []).call(ROLL_UPDATE, BODY, "api")
+    assert caught.value.errcode == 40097 and caught.value.errmsg == ""
+
+
+def test_the_backoff_base_sets_the_pause_between_attempts(scripted: Scripted) -> None:
+    """backoff_base 0 (what the tests and a fast emulator run use) means no pause at all."""
+    server = scripted(err(-1, "system error"), ok())
+    pauses: list[float] = []
+    retries: list[str] = []
+    redactor = Redactor()
+    redactor.add(TOKEN)
+    api = WeChat(CallSettings(server.url, 5.0, 3, False, TOKEN, None), redactor, on_retry=retries.append,
+                 sleep=pauses.append, backoff_base=0.0)
+    assert api.call(ROLL_UPDATE, BODY, "api").attempts == 2
+    assert pauses == [0.0]
+    assert retries[0].endswith("retrying in 0.0 s")
+
+
+def test_a_caller_that_retries_itself_gets_one_attempt_before_any_minting(scripted: Scripted) -> None:
+    server = scripted(err(-1, "system error"), ok())
+    retries: list[str] = []
+    with pytest.raises(ApiError) as caught:
+        client(server.url, retries, mint=MINT).call(VERSION_DETAIL, BODY, "wait", attempts=1)
+    assert caught.value.errcode == -1 and caught.value.attempts == 1
+    assert len(server.received) == 1 and retries == []
+
+
+def test_wechat_hands_its_pool_size_to_the_transport(caplog: pytest.LogCaptureFixture) -> None:
+    size = 12  # more than the default of 10
+    together = threading.Barrier(size, timeout=5)
+
+    def route(received: Received) -> Reply:
+        together.wait()
+        return ok()
+
+    server = RoutedServer(route)
+    redactor = Redactor()
+    redactor.add(TOKEN)
+    api = WeChat(CallSettings(server.url, 5.0, 1, False, TOKEN, None), redactor, sleep=[].append, pool_size=size)
+    runs: list[str] = []
+    caplog.set_level(logging.WARNING, logger="urllib3")
+    try:
+        threads = [threading.Thread(target=lambda: runs.append(api.call(ROLL_UPDATE, BODY, "api").data["run_id"]))
+                   for _ in range(size)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        server.close()
+    assert len(runs) == size
+    assert not [r.getMessage() for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+def test_the_worker_thread_is_named_for_thread_dumps() -> None:
+    """A hung step's thread dump (faulthandler, py-spy) must show which thread is the API call."""
+    before: set[threading.Thread] = set()
+    names: list[str] = []
+
+    def route(received: Received) -> Reply:
+        names.extend(t.name for t in new_threads(before))
+        return ok()
+
+    server = RoutedServer(route)
+    before.update(threading.enumerate())
+    try:
+        Transport(server.url, 5.0, Redactor()).post(PATH, {}, BODY)
+    finally:
+        server.close()
+    assert "cloudbase-rollout-call" in names, names
+
+
+def test_neutralize_cuts_at_500_characters_by_default() -> None:
+    assert neutralize("x" * 600) == "x" * 500 + "..."
+    assert neutralize("x" * 500) == "x" * 500
+
+
+def test_cancelled_mid_reply_shuts_the_abandoned_reply_down() -> None:
+    """SIGTERM while the body trickles in: the worker is unblocked and the connection let go."""
+    server = HeadersThenDrip()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise Cancelled(signum)
+
+    previous = signal.signal(signal.SIGALRM, on_signal)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    try:
+        with pytest.raises(Cancelled):
+            Transport(server.url, 5.0, Redactor()).post(PATH, {}, BODY)
+        assert server.gone.wait(3.0), "the worker kept reading the abandoned reply"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        server.close()
