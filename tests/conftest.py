@@ -20,6 +20,17 @@ def emulator() -> Iterator[Emulator]:
     server.server_close()
 
 
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A self-signed certificate for 127.0.0.1, for the TLS servers of tests/scenarios.py."""
+    from tests.scenarios import make_certificate
+
+    pem = make_certificate(tmp_path_factory.mktemp("tls"))
+    if pem is None:
+        pytest.skip("openssl is not installed")
+    return pem
+
+
 @pytest.fixture
 def scripted() -> Iterator[Callable[..., ScriptedServer]]:
     servers: list[ScriptedServer] = []

@@ -133,3 +133,38 @@ class RoutedServer(ScriptedServer):
         with self.lock:
             self.received.append(received)
         return self.route(received)
+
+
+class TrickleServer:
+    """Reads the request, sends a 200 with a Content-Length of `length`, then `piece` every `every`
+    seconds: each read of the reply finishes in time, the body as a whole never does. `gone` is
+    set once the client has dropped the connection."""
+
+    def __init__(self, length: int, piece: bytes, every: float) -> None:
+        self.length, self.piece, self.every = length, piece, every
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.stop = threading.Event()
+        self.gone = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.recv(1 << 16)
+                conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {self.length}\r\n\r\n".encode())
+                while not self.stop.wait(self.every):
+                    conn.sendall(self.piece)
+            except OSError:
+                self.gone.set()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()

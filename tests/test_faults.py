@@ -40,7 +40,6 @@ from tests.scenarios import (
     Outcome,
     ScriptedServer6,
     TlsServer,
-    make_certificate,
     outcome,
 )
 
@@ -366,14 +365,6 @@ def test_token_call_failures_say_no_rollout_started(run, name, says):
 
 
 # -- TLS: a failed handshake is retried, a TLS error after the request is not ----
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pem = make_certificate(tmp_path_factory.mktemp("tls"))
-    if pem is None:
-        pytest.skip("openssl is not installed")
-    return pem
-
 
 @pytest.fixture
 def tls(certificate: Path) -> Iterator[list[TlsServer]]:

@@ -30,8 +30,8 @@ from cloudbase_rollout.settings import CallSettings
 from cloudbase_rollout.transport import Transport
 from cloudbase_rollout.validate import reply_errors
 from tests.conftest import TOKEN
-from tests.loopback import Received, Reply, RoutedServer, ScriptedServer, err, ok
-from tests.scenarios import APPID, APPSECRET, TICKET, TlsServer, make_certificate, minted
+from tests.loopback import Received, Reply, RoutedServer, ScriptedServer, TrickleServer, err, ok
+from tests.scenarios import APPID, APPSECRET, TICKET, TlsServer, minted
 
 PATH = "/componenttcb/some"
 BODY = {"env_id": "prod-1", "server_name": "api"}
@@ -72,42 +72,11 @@ def test_the_call_runs_in_a_daemon_thread_that_cannot_hold_the_process_open() ->
     assert all(daemon for _name, daemon in seen), seen
 
 
-class HeadersThenDrip:
-    """Sends the headers, then one body byte every 0.05 s (each read finishes in time, the
-    reply never does); records when the client has dropped the connection."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.stop = threading.Event()
-        self.gone = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def _serve(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
-        with conn:
-            try:
-                conn.recv(1 << 16)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-                while not self.stop.wait(0.05):
-                    conn.sendall(b" ")
-            except OSError:
-                self.gone.set()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.sock.close()
 
 
 def test_at_the_deadline_the_abandoned_reply_is_shut_down() -> None:
     """The watchdog does not only stop waiting: it unblocks the worker, which lets the connection go."""
-    server = HeadersThenDrip()
+    server = TrickleServer(100_000, b" ", 0.05)  # a byte every 0.05 s
     try:
         with pytest.raises(TransportError) as caught:
             Transport(server.url, 0.3, Redactor()).post(PATH, {}, BODY)
@@ -159,14 +128,6 @@ class TlsRouted(RoutedServer):
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.server_address[1]}"
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pem = make_certificate(tmp_path_factory.mktemp("tls"))
-    if pem is None:
-        pytest.skip("openssl is not installed")
-    return pem
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
@@ -294,45 +255,16 @@ def test_the_cause_walk_stops_after_20_links() -> None:
     assert error.summary == f"{LOST} (ValueError: link 19)"
 
 
-class Chunky:
-    """Headers, then 64 kB every 0.15 s: every read is in time, the body as a whole is not."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def _serve(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
-        with conn:
-            try:
-                conn.recv(1 << 16)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 900000\r\n\r\n")
-                while not self.stop.wait(0.15):
-                    conn.sendall(b" " * 65536)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.stop.set()
-        self.sock.close()
 
 
 @pytest.fixture
-def chunky() -> Iterator[Chunky]:
-    server = Chunky()
+def chunky() -> Iterator[TrickleServer]:
+    server = TrickleServer(900_000, b" " * 65536, 0.15)
     yield server
     server.close()
 
 
-def test_a_body_cut_at_the_deadline_says_exactly_why(chunky: Chunky) -> None:
+def test_a_body_cut_at_the_deadline_says_exactly_why(chunky: TrickleServer) -> None:
     with pytest.raises(TransportError) as caught:
         Transport(chunky.url, 0.5, Redactor()).post(PATH, {}, BODY)
     assert caught.value.summary == (f"timed out waiting for {chunky.url} after sending the request "
@@ -536,7 +468,7 @@ def test_neutralize_cuts_at_500_characters_by_default() -> None:
 
 def test_cancelled_mid_reply_shuts_the_abandoned_reply_down() -> None:
     """SIGTERM while the body trickles in: the worker is unblocked and the connection let go."""
-    server = HeadersThenDrip()
+    server = TrickleServer(100_000, b" ", 0.05)  # a byte every 0.05 s
 
     def on_signal(signum: int, _frame: Any) -> None:
         raise Cancelled(signum)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,8 +18,8 @@ from cloudbase_rollout.errors import TransportError
 from cloudbase_rollout.redact import Redactor
 from cloudbase_rollout.transport import DEADLINE_GRACE, MAX_REPLY_BYTES, HttpReply, Transport
 from tests.conftest import TOKEN
-from tests.loopback import Reply, ScriptedServer, free_port, ok
-from tests.scenarios import DripServer, TlsServer, make_certificate
+from tests.loopback import Reply, ScriptedServer, TrickleServer, free_port, ok
+from tests.scenarios import DripServer, TlsServer
 
 PATH = "/componenttcb/some"
 BODY = {"env_id": "prod-1", "server_name": "api", "remark": "发布 v1", "flow_ratio": 100}
@@ -226,41 +224,11 @@ def test_a_trickling_server_cannot_stretch_the_timeout(drip: Callable[[str], Dri
     assert server.connections == 1
 
 
-class ChunkyServer:
-    """Reads the request, then sends a 900 kB body in 64 kB pieces, one every 0.15 s: every read
-    of the reply returns in time, the body as a whole does not."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def _serve(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
-        with conn:
-            try:
-                conn.recv(1 << 16)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 900000\r\n\r\n")
-                while not self.stop.wait(0.15):
-                    conn.sendall(b" " * 65536)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.stop.set()
-        self.sock.close()
 
 
 def test_a_body_arriving_in_time_piecewise_is_cut_at_the_deadline() -> None:
     """The reader itself checks the deadline between chunks: it gives up before the watchdog must."""
-    server = ChunkyServer()
+    server = TrickleServer(900_000, b" " * 65536, 0.15)  # 64 kB every 0.15 s: each read in time
     url = server.url
     try:
         started = time.monotonic()
@@ -279,14 +247,6 @@ def test_the_deadline_has_a_short_grace() -> None:
 
 
 # -- TLS: the certificate, the handshake, and errors after the request -------------
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pem = make_certificate(tmp_path_factory.mktemp("tls"))
-    if pem is None:
-        pytest.skip("openssl is not installed")
-    return pem
-
 
 @pytest.fixture
 def tls(certificate: Path) -> Iterator[Callable[[str], TlsServer]]:
