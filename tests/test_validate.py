@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from cloudbase_rollout import plan as rollout
 from cloudbase_rollout import schemas, settings, validate
 from cloudbase_rollout.errors import InvalidInput
+from cloudbase_rollout.settings import CallSettings
 
 IMAGE = "ccr.ccs.tencentyun.com/ns/app:v1"
 GOOD = {
@@ -24,9 +26,20 @@ VALID_BODY: dict[str, Any] = {
 }
 
 
-def prepare(tmp_path: Path | None = None, **inputs: str) -> rollout.Request:
+@dataclass
+class Prepared:
+    body: dict[str, Any]
+    warnings: list[str]
+    call: CallSettings
+
+
+def prepare(tmp_path: Path | None = None, **inputs: str) -> Prepared:
+    """One rollout's plan, as the Action and the CLI prepare it."""
     raw = settings.present({**GOOD, **inputs})
-    return rollout.prepare(raw, {}, tmp_path or Path("/nonexistent-workspace"))
+    the_plan = rollout.prepare_plan(raw, {}, tmp_path or Path("/nonexistent-workspace"))
+    [target] = the_plan.targets
+    assert target.body is not None
+    return Prepared(target.body, target.warnings, the_plan.call)
 
 
 def problems(tmp_path: Path | None = None, **inputs: str) -> list[str]:

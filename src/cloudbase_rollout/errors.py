@@ -28,12 +28,19 @@ NOT_STARTED = "This was the token call: no rollout was started."
 Effect = Literal["rollout", "release", "token", "read"]
 
 
-def _ambiguity(effect: Effect, may_have_started: bool) -> str:
+#: What a call may have done when its answer is lost, said in full and in a summary cell.
+AMBIGUITY: dict[str, tuple[str, str]] = {
+    "rollout": (MAY_HAVE_STARTED, " (the rollout may have started)"),
+    "release": (MAY_HAVE_RELEASED, " (the release may have been made)"),
+}
+
+
+def _ambiguity(effect: Effect, may_have_started: bool, short: bool = False) -> str:
     if effect == "token":
-        return NOT_STARTED
-    if not may_have_started:
+        return "" if short else NOT_STARTED
+    if not may_have_started or effect not in AMBIGUITY:
         return ""
-    return MAY_HAVE_RELEASED if effect == "release" else MAY_HAVE_STARTED if effect == "rollout" else ""
+    return AMBIGUITY[effect][short]
 
 
 def _attempts(text: str, attempts: int) -> str:
@@ -105,7 +112,7 @@ class ApiError(RolloutError):
         return _attempts(text, self.attempts)
 
     def short(self) -> str:
-        return f"errcode {self.errcode} {self.errmsg}"[:160] + _short_ambiguity(self)
+        return f"errcode {self.errcode} {self.errmsg}"[:160] + _ambiguity(self.effect, self.may_have_started, True)
 
 
 TransportKind = Literal["not_sent", "no_reply", "timed_out", "http", "unreadable", "cert"]
@@ -134,14 +141,7 @@ class TransportError(RolloutError):
         return _attempts(f"{text}. {ambiguity}" if ambiguity else text, self.attempts)
 
     def short(self) -> str:
-        return self.summary[:160] + _short_ambiguity(self)
-
-
-def _short_ambiguity(error: RolloutError) -> str:
-    if not error.may_have_started:
-        return ""
-    return {"release": " (the release may have been made)",
-            "rollout": " (the rollout may have started)"}.get(getattr(error, "effect", "rollout"), "")
+        return self.summary[:160] + _ambiguity(self.effect, self.may_have_started, True)
 
 
 WaitKind = Literal["failed", "timeout", "unwatchable", "preflight", "refused", "release_failed"]

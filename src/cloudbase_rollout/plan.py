@@ -33,19 +33,6 @@ SERVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
 @dataclass
-class Request:
-    """A validated roll-update body, ready to send."""
-
-    body: dict[str, Any]
-    call: CallSettings
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def request_json(self) -> str:
-        return body_json(self.body)
-
-
-@dataclass
 class Target:
     """One service: `id` names its outputs (run_id_<id>) and summary row."""
 
@@ -60,12 +47,8 @@ class Target:
 
     @property
     def request_json(self) -> str:
-        return body_json(self.body)
-
-
-def body_json(body: dict[str, Any] | None) -> str:
-    """The token-free body, exactly as sent (the `request` output)."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        """The token-free body, exactly as sent (the `request` output)."""
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass
@@ -95,17 +78,6 @@ def register_secrets(raw: Mapping[str, str], redactor: Redactor, mask: Callable[
             if secret.strip():
                 redactor.add(secret)
                 mask(secret)
-
-
-def prepare(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
-            overrides: Mapping[str, str] | None = None) -> Request:
-    """One roll-update body, built and validated; InvalidInput with every problem."""
-    call, problems = settings.call_settings(raw)
-    built, body_problems = _body(raw, env, workspace, overrides)
-    problems += body_problems
-    if problems or call is None:
-        raise InvalidInput(unique(problems))
-    return Request(built.body, call, built.warnings)
 
 
 def _body(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
