@@ -54,7 +54,7 @@ def record(r: Result) -> dict[str, Any]:
         "errmsg": api.errmsg if api else r.errmsg,
         "status": r.status, "promoted": r.promoted, "release_order_id": r.release_order_id,
         "waited_seconds": _seconds(r.waited), "timeline": [[round(at, 1), word] for at, word in r.timeline],
-        "attempts": getattr(error, "attempts", 1) if error is not None and not r.run_id else r.attempts,
+        "attempts": error.attempts if error is not None and r.run_id is None else r.attempts,
         "may_have_started": bool(error.may_have_started) if error is not None else r.run_id is not None,
         "error": str(error) if error is not None else None,
     }
