@@ -17,7 +17,7 @@ if (_SRC / "cloudbase_rollout").is_dir() and str(_SRC) not in sys.path:
 # objects (which live until exit anyway) frozen out of every later pass, including
 # the one at interpreter shutdown. Saves ~20 ms of a ~100 ms step (docs/performance.md).
 gc.disable()
-from cloudbase_rollout.action import main  # noqa: E402
+from cloudbase_rollout.front.action import main  # noqa: E402
 
 gc.freeze()
 gc.enable()

@@ -56,13 +56,13 @@ IMAGE = "localhost/cloudbase-rollout:ci"
 BENCH_IMAGE = "localhost/cloudbase-rollout:bench"
 BASE_IMAGE = "docker.io/library/python:3.13-slim"
 HIDE_COMPILED = (  # our entrypoint, with the compiled validator hidden: validation falls back to jsonschema
-    "import runpy, sys; sys.modules['cloudbase_rollout._compiled'] = None; "
+    "import runpy, sys; sys.modules['cloudbase_rollout.vocabulary._compiled'] = None; "
     f"sys.argv = [{str(ENTRYPOINT)!r}]; runpy.run_path({str(ENTRYPOINT)!r}, run_name='__main__')"
 )
 NO_GC_SETTINGS = (  # entrypoint.py as it was: no gc.disable() / gc.freeze() around the imports
     "import sys; from cloudbase_rollout.action import main; sys.exit(main())"
 )
-BEFORE = "import sys; sys.modules['cloudbase_rollout._compiled'] = None; " + NO_GC_SETTINGS
+BEFORE = "import sys; sys.modules['cloudbase_rollout.vocabulary._compiled'] = None; " + NO_GC_SETTINGS
 FLOOR_HTTP_CLIENT = """
 import http.client, json, os, urllib.parse
 url = urllib.parse.urlsplit(os.environ["FLOOR_URL"])
@@ -225,7 +225,7 @@ MARGINAL = [
     ("urllib.request + json (the floor's imports)", "", "import urllib.request, json"),
     ("requests, on top of urllib.request + json", "import urllib.request, json", "import requests"),
     ("requests, from a bare interpreter", "", "import requests"),
-    ("jsonschema, on top of a rollout's imports", "import cloudbase_rollout.action", "import jsonschema"),
+    ("jsonschema, on top of a rollout's imports", "import cloudbase_rollout.front.action", "import jsonschema"),
     ("jsonschema, from a bare interpreter", "", "import jsonschema"),
     ("github_action_utils, on top of requests", "import requests", "import github_action_utils"),
     ("dataclasses, on top of requests + github_action_utils", "import requests, github_action_utils",
@@ -234,7 +234,8 @@ MARGINAL = [
     ("email.utils, on top of requests", "import requests", "import email.utils"),
     ("charset_normalizer, on top of urllib3", "import urllib3", "import charset_normalizer"),
     ("importlib.metadata (urllib3.http2 imports it)", "import urllib.request, json", "import importlib.metadata"),
-    ("cloudbase_rollout.action (everything), from a bare interpreter", "", "import cloudbase_rollout.action"),
+    ("cloudbase_rollout.front.action (everything), from a bare interpreter", "",
+     "import cloudbase_rollout.front.action"),
     ("TLS set-up, urllib: ssl.create_default_context() (system CA store)", "import ssl",
      "ssl.create_default_context()"),
     ("TLS set-up, requests: load certifi's CA bundle", "import ssl, certifi",

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from cloudbase_rollout.emulator import Emulator, State  # noqa: E402
+from cloudbase_rollout.emulator.server import Emulator, State  # noqa: E402
 
 TOKEN = "bench-token-0123456789"  # noqa: S105 (the emulator's, not a secret)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compile schema/*.schema.json into src/cloudbase_rollout/_compiled.py.
+"""Compile schema/*.schema.json into src/cloudbase_rollout/vocabulary/_compiled.py.
 
 The generated module answers one question, fast and without importing any
 validator library: does this JSON value satisfy the schema?  It is the valid
@@ -48,7 +48,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SUFFIX = ".schema.json"
-OUTPUT = Path("src/cloudbase_rollout/_compiled.py")
+OUTPUT = Path("src/cloudbase_rollout/vocabulary/_compiled.py")
 GENERATOR = "scripts/gen_validator.py"
 
 ANNOTATIONS = {

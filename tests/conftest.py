@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudbase_rollout.emulator import Emulator, State
+from cloudbase_rollout.emulator.server import Emulator, State
 from tests.loopback import Reply, ScriptedServer, ok
 from tests.runner import StepResult, run_inprocess, run_step
 

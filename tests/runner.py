@@ -105,7 +105,7 @@ def run_inprocess(tmp: Path, inputs: dict[str, str], env: dict[str, str] | None 
     stdout is captured as the runner would read it; the signal handlers the step
     installs are put back afterwards.
     """
-    from cloudbase_rollout import action
+    from cloudbase_rollout.front import action
 
     full = base_env(tmp)
     for name, value in inputs.items():

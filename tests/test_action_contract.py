@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from cloudbase_rollout import API_PATH, settings
-from cloudbase_rollout.emulator import Emulator
+from cloudbase_rollout import API_PATH
+from cloudbase_rollout.emulator.server import Emulator
 from cloudbase_rollout.errors import ROLL_UPDATE_ERRORS
+from cloudbase_rollout.inputs import settings
 from tests.conftest import TOKEN, good_inputs
 from tests.loopback import Reply, ScriptedServer, err, free_port, ok
 from tests.runner import ROOT, StepResult

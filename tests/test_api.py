@@ -15,21 +15,21 @@ from typing import Any
 import pytest
 
 from cloudbase_rollout import API_PATH, RELEASE_PATH, TOKEN_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH
-from cloudbase_rollout.api import (
+from cloudbase_rollout.errors import MAY_HAVE_RELEASED, MAY_HAVE_STARTED, NOT_STARTED, ApiError, TransportError
+from cloudbase_rollout.redact import Redactor
+from cloudbase_rollout.vocabulary.errcodes import API_ERRORS, ROLL_UPDATE_ERRORS, TOKEN_ERRORS, describe
+from cloudbase_rollout.wechat.api import (
     EXPIRED_AGAIN,
     RELEASE,
     ROLL_UPDATE,
     TOKEN,
     VERSION_DETAIL,
     VERSION_LIST,
+    CallSettings,
     Endpoint,
     WeChat,
     _judged,
 )
-from cloudbase_rollout.errcodes import API_ERRORS, ROLL_UPDATE_ERRORS, TOKEN_ERRORS, describe
-from cloudbase_rollout.errors import MAY_HAVE_RELEASED, MAY_HAVE_STARTED, NOT_STARTED, ApiError, TransportError
-from cloudbase_rollout.redact import Redactor
-from cloudbase_rollout.settings import CallSettings
 from tests.conftest import TOKEN as ACCESS_TOKEN
 from tests.loopback import Received, Reply, RoutedServer, ScriptedServer, err, free_port, ok
 from tests.scenarios import APPID, APPSECRET, MINTED, TICKET, minted

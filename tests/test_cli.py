@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from cloudbase_rollout import API_PATH, settings
-from cloudbase_rollout.emulator import Emulator
+from cloudbase_rollout import API_PATH
+from cloudbase_rollout.emulator.server import Emulator
+from cloudbase_rollout.inputs import settings
 from tests.conftest import TOKEN
 from tests.loopback import ScriptedServer, err, free_port, ok
 

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from cloudbase_rollout import API_PATH, RELEASE_PATH, VERSION_DETAIL_PATH, cli
+from cloudbase_rollout import API_PATH, RELEASE_PATH, VERSION_DETAIL_PATH
+from cloudbase_rollout.front import cli
 from tests.conftest import TOKEN
 from tests.runner import FakeClock
 from tests.test_lifecycle import T1, detail, ok, paths, released

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 
 from cloudbase_rollout import API_PATH, RELEASE_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH
-from cloudbase_rollout.api import WeChat
-from cloudbase_rollout.cloudrun import (
+from cloudbase_rollout.errors import ApiError, TransportError
+from cloudbase_rollout.redact import Redactor
+from cloudbase_rollout.vocabulary.statuses import FAILED, HEALTHY, MOVING, classify
+from cloudbase_rollout.wechat.api import CallSettings, WeChat
+from cloudbase_rollout.wechat.cloudrun import (
     MAX_PAGES,
     PAGE,
     RUN_ID,
@@ -24,10 +27,6 @@ from cloudbase_rollout.cloudrun import (
     release,
     roll_update,
 )
-from cloudbase_rollout.errors import ApiError, TransportError
-from cloudbase_rollout.redact import Redactor
-from cloudbase_rollout.settings import CallSettings
-from cloudbase_rollout.statuses import FAILED, HEALTHY, MOVING, classify
 from tests.conftest import TOKEN
 from tests.loopback import Received, Reply, RoutedServer, ScriptedServer, err, ok
 

@@ -20,10 +20,12 @@ from typing import Any
 
 import pytest
 
-from cloudbase_rollout import API_PATH, RELEASE_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH, core, plan
-from cloudbase_rollout.api import WeChat
+from cloudbase_rollout import API_PATH, RELEASE_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH
 from cloudbase_rollout.errors import MAY_HAVE_STARTED, Cancelled, LifecycleError, RolloutError
+from cloudbase_rollout.inputs import plan
 from cloudbase_rollout.redact import Redactor
+from cloudbase_rollout.run import core
+from cloudbase_rollout.wechat.api import WeChat
 from tests.conftest import TOKEN
 from tests.loopback import Received, Reply, RoutedServer, ScriptedServer, err, ok
 from tests.runner import FakeClock

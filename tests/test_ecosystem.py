@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cloudbase_rollout import cli
+from cloudbase_rollout.front import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))

@@ -18,8 +18,9 @@ from urllib.parse import quote, urlencode
 import pytest
 from jsonschema import Draft202012Validator
 
-from cloudbase_rollout import API_PATH, RELEASE_PATH, TOKEN_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH, schemas
-from cloudbase_rollout.emulator import Emulator, State
+from cloudbase_rollout import API_PATH, RELEASE_PATH, TOKEN_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH
+from cloudbase_rollout.emulator.server import Emulator, State
+from cloudbase_rollout.vocabulary import schemas
 from tests.conftest import TOKEN
 
 EXPIRED = "tok-EXPIRED-0000"
@@ -878,7 +879,7 @@ def test_reset_forgets_versions_releases_and_injected_faults(emu: Emulator) -> N
 
 
 def test_the_emulator_help_describes_the_endpoints_and_controls(capsys: pytest.CaptureFixture[str]) -> None:
-    from cloudbase_rollout import emulator
+    from cloudbase_rollout.emulator import server as emulator
 
     with pytest.raises(SystemExit) as caught:
         emulator.main(["--help"])
@@ -912,14 +913,14 @@ def test_the_emulator_command_takes_the_new_flags(tmp_path: Any) -> None:
 
 
 def test_the_demo_left_the_emulator() -> None:
-    from cloudbase_rollout import emulator
+    from cloudbase_rollout.emulator import server as emulator
 
     assert not hasattr(emulator, "demo")
 
 
 def test_demo_help_prints_help_and_starts_nothing(monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from cloudbase_rollout import demo
+    from cloudbase_rollout.emulator import demo
 
     def started(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("--help started something")
@@ -933,7 +934,7 @@ def test_demo_help_prints_help_and_starts_nothing(monkeypatch: pytest.MonkeyPatc
 
 
 def test_python_m_demo_help_prints_help_only() -> None:
-    done = subprocess.run([sys.executable, "-m", "cloudbase_rollout.demo", "--help"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "cloudbase_rollout.emulator.demo", "--help"], capture_output=True,
                           text=True, timeout=30)
     assert done.returncode == 0
     assert done.stdout.startswith("usage: cloudbase-rollout demo") and "GITHUB_OUTPUT" in done.stdout
@@ -942,7 +943,7 @@ def test_python_m_demo_help_prints_help_only() -> None:
 
 def test_the_demo_runs_the_action_against_the_emulator_and_shows_the_versions() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPONENT_", "GITHUB_", "INPUT_", "RUNNER_"))}
-    done = subprocess.run([sys.executable, "-m", "cloudbase_rollout.demo"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "cloudbase_rollout.emulator.demo"], capture_output=True, text=True,
                           timeout=120, env=env)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr

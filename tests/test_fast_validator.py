@@ -1,4 +1,4 @@
-"""The compiled fast path (src/cloudbase_rollout/_compiled.py) against jsonschema, the reference.
+"""The compiled fast path (src/cloudbase_rollout/vocabulary/_compiled.py) against jsonschema, the reference.
 
 (a) the generated module is not stale relative to schema/ (and the check notices a change);
 (b) for every schema in schema/ (the roll-update's and the neighbouring endpoints'), on hand-written
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from cloudbase_rollout import _compiled, schemas
+from cloudbase_rollout.vocabulary import _compiled, schemas
 from tests.conftest import good_inputs
 from tests.runner import ENTRYPOINT, ROOT, base_env
 
@@ -36,7 +36,7 @@ SEED = 20261126
 def test_generated_module_is_up_to_date() -> None:
     proc = subprocess.run([sys.executable, str(GENERATOR), "--check"], capture_output=True, text=True)
     assert proc.returncode == 0, (
-        "src/cloudbase_rollout/_compiled.py is stale relative to schema/: "
+        "src/cloudbase_rollout/vocabulary/_compiled.py is stale relative to schema/: "
         "run `python scripts/gen_validator.py` and commit the result\n" + proc.stderr
     )
 
@@ -71,7 +71,7 @@ def test_generated_module_is_standalone() -> None:
         "import sys\n"
         "for name in ('jsonschema', 'fastjsonschema', 'referencing'):\n"
         "    sys.modules[name] = None\n"
-        "from cloudbase_rollout import _compiled\n"
+        "from cloudbase_rollout.vocabulary import _compiled\n"
         "assert _compiled.is_valid('request', {'env_id': 'e', 'version_name': 'latest', 'server_name': 's'})\n"
         "assert not _compiled.is_valid('request', {})\n"
         "assert _compiled.is_valid('release.reply', {'errcode': 0, 'result': 'success'})\n"
@@ -561,7 +561,7 @@ def test_successful_rollout_imports_no_validator(emulator: Any, tmp_path: Path) 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(emulator.state.rollouts) == 1
     loaded = set(modules.read_text(encoding="utf-8").split())
-    assert "cloudbase_rollout._compiled" in loaded
+    assert "cloudbase_rollout.vocabulary._compiled" in loaded
     found = sorted(m for m in loaded if m.split(".")[0] in NOT_ON_THE_VALID_PATH or m in NOT_ON_THE_VALID_PATH)
     assert not found, f"imported on a successful rollout: {found}"
 

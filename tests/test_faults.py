@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from cloudbase_rollout import API_PATH, TOKEN_PATH, cloudrun
-from cloudbase_rollout.api import WeChat
+from cloudbase_rollout import API_PATH, TOKEN_PATH
 from cloudbase_rollout.errors import ROLL_UPDATE_ERRORS, TOKEN_ERRORS, ApiError, TransportError
 from cloudbase_rollout.redact import Redactor
-from cloudbase_rollout.retry import RETRY_AFTER_CAP
-from cloudbase_rollout.settings import CallSettings
-from cloudbase_rollout.transport import MAX_REPLY_BYTES
+from cloudbase_rollout.wechat import cloudrun
+from cloudbase_rollout.wechat.api import CallSettings, WeChat
+from cloudbase_rollout.wechat.retry import RETRY_AFTER_CAP
+from cloudbase_rollout.wechat.transport import MAX_REPLY_BYTES
 from tests.conftest import TOKEN, good_inputs
 from tests.loopback import Received, Reply, RoutedServer, ScriptedServer, err, free_port, ok
 from tests.runner import ENTRYPOINT, base_env

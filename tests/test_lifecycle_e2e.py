@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cloudbase_rollout.emulator import Emulator, State
+from cloudbase_rollout.emulator.server import Emulator, State
 from tests.conftest import TOKEN, good_inputs
 
 
@@ -46,6 +46,6 @@ def test_a_version_that_settles_failed_fails_the_step_and_is_not_promoted(settli
 
 
 def _failure(status: str) -> Any:
-    from cloudbase_rollout.emulator_state import SettleFailure
+    from cloudbase_rollout.emulator.state import SettleFailure
 
     return SettleFailure(None, None, None, status, 1)

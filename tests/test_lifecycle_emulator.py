@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cloudbase_rollout.emulator import Emulator, State
-from cloudbase_rollout.emulator_state import SettleFailure
+from cloudbase_rollout.emulator.server import Emulator, State
+from cloudbase_rollout.emulator.state import SettleFailure
 from tests.conftest import TOKEN, good_inputs
 from tests.runner import FakeClock, StepResult, run_inprocess
 

@@ -22,13 +22,12 @@ import requests
 from urllib3 import HTTPConnectionPool
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
 
-from cloudbase_rollout.api import ROLL_UPDATE, VERSION_DETAIL, Endpoint, WeChat
-from cloudbase_rollout.errcodes import API_ERRORS, describe
 from cloudbase_rollout.errors import ApiError, Cancelled, TransportError
 from cloudbase_rollout.redact import Redactor, neutralize
-from cloudbase_rollout.settings import CallSettings
-from cloudbase_rollout.transport import Transport
-from cloudbase_rollout.validate import reply_errors
+from cloudbase_rollout.vocabulary.errcodes import API_ERRORS, describe
+from cloudbase_rollout.vocabulary.validator import reply_errors
+from cloudbase_rollout.wechat.api import ROLL_UPDATE, VERSION_DETAIL, CallSettings, Endpoint, WeChat
+from cloudbase_rollout.wechat.transport import Transport
 from tests.conftest import TOKEN
 from tests.loopback import Received, Reply, RoutedServer, ScriptedServer, TrickleServer, err, ok
 from tests.scenarios import APPID, APPSECRET, TICKET, TlsServer, minted

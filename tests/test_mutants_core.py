@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from cloudbase_rollout import jsontext, request_file
+from cloudbase_rollout import jsontext
 from cloudbase_rollout.errors import (
     CONSOLE,
     MAY_HAVE_RELEASED,
@@ -30,6 +30,7 @@ from cloudbase_rollout.errors import (
     TransportError,
     cancelled_text,
 )
+from cloudbase_rollout.inputs import request_file
 from cloudbase_rollout.redact import MASK, Redactor, neutralize
 
 WHAT = "version api-007 of api"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from cloudbase_rollout import plan
 from cloudbase_rollout.errors import InvalidInput
+from cloudbase_rollout.inputs import plan
 
 ENV = "prod-6gxk23no5605e14f"
 URL = "http://127.0.0.1:9"  # never called: nothing here opens a connection

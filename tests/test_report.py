@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from cloudbase_rollout import report
-from cloudbase_rollout.core import Result
 from cloudbase_rollout.errors import ApiError, InvalidInput, LifecycleError, Problem, TransportError
-from cloudbase_rollout.plan import Plan, Target
-from cloudbase_rollout.settings import CallSettings
+from cloudbase_rollout.front import report
+from cloudbase_rollout.inputs.plan import Plan, Target
+from cloudbase_rollout.run.core import Result
+from cloudbase_rollout.wechat.api import CallSettings
 
 URL = "http://127.0.0.1:9"
 CALL = CallSettings(URL, 30.0, 3, False, "tok-1", None)

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from cloudbase_rollout import image, request, schemas, settings, validate
-from cloudbase_rollout.request import Built
+from cloudbase_rollout.inputs import image, request, settings, validate
+from cloudbase_rollout.inputs.request import Built
+from cloudbase_rollout.vocabulary import schemas
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 BASE = {"env_id": "prod-6gxk23no5605e14f", "server_name": "api", "version_name": "latest", "upload_type": "image"}
@@ -588,7 +589,7 @@ def test_empty_version_remark_input_still_gets_the_default() -> None:
 
 
 def test_a_non_ascii_image_tag_is_refused():
-    from cloudbase_rollout import image
+    from cloudbase_rollout.inputs import image
 
     with pytest.raises(ValueError, match="tag"):
         image.parse("ccr.ccs.tencentyun.com/ns/app:标签")

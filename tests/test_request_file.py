@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudbase_rollout import request
+from cloudbase_rollout.inputs import request
 
 ACCEPTED = "a regular JSON file in the workspace, at most 1 MiB"
 MIB = 1 << 20
@@ -30,7 +30,7 @@ TIMEOUT = 30
 CHILD = """
 import json, os, resource, sys
 from pathlib import Path
-from cloudbase_rollout import request
+from cloudbase_rollout.inputs import request
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[3]), int(sys.argv[3])))
 if len(sys.argv) > 4:  # a swap between the check and the open: the check sees a regular file
     swapped, real_stat = os.fspath(Path(sys.argv[2]) / sys.argv[1]), os.stat

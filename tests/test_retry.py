@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from cloudbase_rollout.errors import ApiError, InvalidInput, Problem, RolloutError, TransportError, TransportKind
-from cloudbase_rollout.retry import BACKOFF_CAP, RETRY_AFTER_CAP, delay, retry_after, retryable
+from cloudbase_rollout.wechat.retry import BACKOFF_CAP, RETRY_AFTER_CAP, delay, retry_after, retryable
 
 
 def api(errcode: int) -> ApiError:

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from cloudbase_rollout import API_PATH, TOKEN_PATH, jsontext, validate
+from cloudbase_rollout import API_PATH, TOKEN_PATH, jsontext
 from cloudbase_rollout.errors import MAY_HAVE_STARTED, ApiError, TransportError
+from cloudbase_rollout.front.report import _cell
+from cloudbase_rollout.inputs import validate
 from cloudbase_rollout.redact import MASK, Redactor
-from cloudbase_rollout.report import _cell
 from tests.conftest import TOKEN, good_inputs
 from tests.loopback import Received, Reply, RoutedServer, err, ok
 from tests.test_lifecycle import paths

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from cloudbase_rollout import _compiled, schemas
 from cloudbase_rollout.errors import ROLL_UPDATE_ERRORS
+from cloudbase_rollout.vocabulary import _compiled, schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_NAME = "updateCloudbaseServiceVersion.zh.md"
@@ -287,7 +287,7 @@ def test_the_wheel_ships_both_schemas_unchanged(wheel: Path) -> None:
 def test_the_installed_package_reads_its_own_schemas(wheel: Path, tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(tmp_path)
-    code = ("import cloudbase_rollout.schemas as s, json; "
+    code = ("import cloudbase_rollout.vocabulary.schemas as s, json; "
             "print(json.dumps([s.__file__, str(s.schema_dir()), len(s.body_fields())]))")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,

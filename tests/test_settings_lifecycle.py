@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloudbase_rollout import settings
-from cloudbase_rollout.settings import Lifecycle
+from cloudbase_rollout.inputs import settings
+from cloudbase_rollout.inputs.settings import Lifecycle
 
 
 def life(**raw: str) -> Lifecycle:

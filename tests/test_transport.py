@@ -16,7 +16,7 @@ import pytest
 from cloudbase_rollout import __version__
 from cloudbase_rollout.errors import TransportError
 from cloudbase_rollout.redact import Redactor
-from cloudbase_rollout.transport import DEADLINE_GRACE, MAX_REPLY_BYTES, HttpReply, Transport
+from cloudbase_rollout.wechat.transport import DEADLINE_GRACE, MAX_REPLY_BYTES, HttpReply, Transport
 from tests.conftest import TOKEN
 from tests.loopback import Reply, ScriptedServer, TrickleServer, free_port, ok
 from tests.scenarios import DripServer, TlsServer

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from cloudbase_rollout import plan as rollout
-from cloudbase_rollout import schemas, settings, validate
 from cloudbase_rollout.errors import InvalidInput
-from cloudbase_rollout.settings import CallSettings
+from cloudbase_rollout.inputs import plan as rollout
+from cloudbase_rollout.inputs import settings, validate
+from cloudbase_rollout.vocabulary import schemas
+from cloudbase_rollout.wechat.api import CallSettings
 
 IMAGE = "ccr.ccs.tencentyun.com/ns/app:v1"
 GOOD = {

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from cloudbase_rollout.cloudrun import Version
 from cloudbase_rollout.errors import ApiError, TransportError
-from cloudbase_rollout.waiting import HEARTBEAT, Waited, Watch, wait
+from cloudbase_rollout.run.waiting import HEARTBEAT, Waited, Watch, wait
+from cloudbase_rollout.wechat.cloudrun import Version
 
 BEFORE = Version("api-001", "normal", "2026-11-01 10:00:00", "2026-11-01 10:00:00")
 

@@ -1,5 +1,5 @@
 """`python -m cloudbase_rollout` runs the CLI."""
 
-from cloudbase_rollout.cli import main
+from cloudbase_rollout.front.cli import main
 
 raise SystemExit(main())

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cloudbase_rollout.errcodes import API_ERRORS as API_ERRORS  # re-exported: the tables' historic home
-from cloudbase_rollout.errcodes import ROLL_UPDATE_ERRORS as ROLL_UPDATE_ERRORS
-from cloudbase_rollout.errcodes import TOKEN_ERRORS as TOKEN_ERRORS
-from cloudbase_rollout.statuses import FAILED, HEALTHY, classify
+from cloudbase_rollout.vocabulary.errcodes import API_ERRORS as API_ERRORS  # re-exported: the tables' historic home
+from cloudbase_rollout.vocabulary.errcodes import ROLL_UPDATE_ERRORS as ROLL_UPDATE_ERRORS
+from cloudbase_rollout.vocabulary.errcodes import TOKEN_ERRORS as TOKEN_ERRORS
+from cloudbase_rollout.vocabulary.statuses import FAILED, HEALTHY, classify
 
 MAY_HAVE_STARTED = (
     "The rollout may have started. Before running this step again, check the service's "

@@ -17,10 +17,10 @@ RESPONSE = "response.schema.json"
 
 
 def schema_dir() -> Path:
-    packaged = Path(__file__).with_name("schema")
+    packaged = Path(__file__).parents[1] / "schema"
     if (packaged / REQUEST).is_file():
         return packaged
-    return Path(__file__).resolve().parents[2] / "schema"
+    return Path(__file__).resolve().parents[3] / "schema"
 
 
 @cache

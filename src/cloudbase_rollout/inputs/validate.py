@@ -2,19 +2,19 @@
 
 jsonschema is the reference validator and explains every problem at once. It is
 imported only when a body needs explaining: the common, valid path goes through
-a validator compiled from the same schema (see `_compiled`), when present.
+a validator compiled from the same schema (see `vocabulary.validator`), when present.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from cloudbase_rollout import schemas
 from cloudbase_rollout.errors import Problem, unique
+from cloudbase_rollout.vocabulary import schemas
+from cloudbase_rollout.vocabulary.validator import dotted, fast_valid
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -27,7 +27,7 @@ CONTROL_OK_IN = {"version_remark": "\n\t"}
 def request_problems(body: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> list[Problem]:
     """Every problem with a body, each naming the input it came from."""
     sources = sources or {}
-    problems = [] if _fast_valid(body) else schema_problems(body, sources)
+    problems = [] if fast_valid(body) else schema_problems(body, sources)
     reported = {p.input for p in problems}
     for path, message in rule_problems(body):
         problem = _named(path, message, sources)
@@ -44,7 +44,7 @@ def address_problems(address: Mapping[str, str]) -> list[Problem]:
     """env_id, server_name and version_name for release and status, against versiondetail's request schema."""
     problems = [Problem(name, "is required") for name, value in address.items() if not value]
     body = {READ_NAMES[name]: value for name, value in address.items() if value}
-    if problems or _fast_valid(body, which="versiondetail.request"):
+    if problems or fast_valid(body, which="versiondetail.request"):
         return problems
     from jsonschema import Draft202012Validator
 
@@ -65,33 +65,6 @@ def schema_problems(body: Mapping[str, Any], sources: Mapping[str, str]) -> list
                    for error in errors for path, message in _explain(error)])
 
 
-def reply_errors(which: str, reply: Mapping[str, Any]) -> list[str]:
-    """Why a reply does not fit schema/<which>.schema.json (empty when it does)."""
-    if _fast_valid(reply, which=which):
-        return []
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(schemas.load(schemas.file_name(which)))
-    return [
-        f"{_dotted(list(e.absolute_path)) or 'reply'}: {e.message[:200]}"
-        for e in validator.iter_errors(reply)
-    ]
-
-
-def response_errors(reply: Mapping[str, Any]) -> list[str]:
-    """Why a roll-update reply does not fit schema/response.schema.json."""
-    return reply_errors("response", reply)
-
-
-def _fast_valid(instance: Mapping[str, Any], which: str = "request") -> bool:
-    """True when the compiled validator accepts; False means 'ask jsonschema'."""
-    try:
-        compiled = importlib.import_module("cloudbase_rollout._compiled")
-        return bool(compiled.is_valid(which, instance))
-    except (ImportError, KeyError, ValueError):  # absent, or compiled before this schema existed
-        return False
-
-
 def _explain(error: ValidationError) -> Iterable[tuple[str, str]]:
     path = list(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}
@@ -104,26 +77,26 @@ def _explain(error: ValidationError) -> Iterable[tuple[str, str]]:
         hint = f"; {schema['x-hint']}" if "x-hint" in schema else ""
         missing = [name for name in schema.get("required", []) if name not in value]
         for name in missing:
-            yield _dotted([*path, name]), f"is required{when}{hint}"
+            yield dotted([*path, name]), f"is required{when}{hint}"
     elif kind == "additionalProperties":
         known = sorted(schema.get("properties", {}))
         for name in sorted(set(value) - set(known)):
-            yield _dotted([*path, name]), f"is not a field of the API; accepted: {', '.join(known)}"
+            yield dotted([*path, name]), f"is not a field of the API; accepted: {', '.join(known)}"
     elif kind == "minimum":
-        yield _dotted(path), f"{_show(value)} is below the minimum {limit}"
+        yield dotted(path), f"{_show(value)} is below the minimum {limit}"
     elif kind == "maximum":
-        yield _dotted(path), f"{_show(value)} is above the maximum {limit}"
+        yield dotted(path), f"{_show(value)} is above the maximum {limit}"
     elif kind == "enum":
         options = ", ".join(str(v) for v in limit)
-        yield _dotted(path), f"{_show(value)} is not one of {options}"
+        yield dotted(path), f"{_show(value)} is not one of {options}"
     elif kind == "minLength" and limit == 1:
-        yield _dotted(path), "must not be empty"
+        yield dotted(path), "must not be empty"
     elif kind == "maxLength":
-        yield _dotted(path), f"is longer than {limit} characters"
+        yield dotted(path), f"is longer than {limit} characters"
     elif kind == "type":
-        yield _dotted(path), f"{_show(value)} is not {_a(limit)}; expected {accepted}"
+        yield dotted(path), f"{_show(value)} is not {_a(limit)}; expected {accepted}"
     else:
-        yield _dotted(path), f"{_show(value)} is not accepted; expected {accepted}"
+        yield dotted(path), f"{_show(value)} is not accepted; expected {accepted}"
 
 
 def rule_problems(body: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -158,7 +131,7 @@ def _control_characters(node: Any, path: list[str | int]) -> Iterable[tuple[str,
     if isinstance(node, str):
         allowed = CONTROL_OK_IN.get(str(path[0]) if path else "", "")
         if any((ord(c) < 0x20 or ord(c) == 0x7F) and c not in allowed for c in node):
-            yield _dotted(path), f"{_show(node)} holds a control character (such as a newline)"
+            yield dotted(path), f"{_show(node)} holds a control character (such as a newline)"
     elif isinstance(node, Mapping):
         for key, value in node.items():
             yield from _control_characters(value, [*path, key])
@@ -190,13 +163,6 @@ def _named(path: str, message: str, sources: Mapping[str, str], kind: Any = "inv
     if source and source != top:
         return Problem(f"{source} ({path})", message, str(kind))
     return Problem(path, message, str(kind))
-
-
-def _dotted(path: Iterable[str | int]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
 
 
 def _show(value: Any) -> str:

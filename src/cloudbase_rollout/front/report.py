@@ -10,9 +10,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from cloudbase_rollout.core import Result
 from cloudbase_rollout.errors import ApiError
-from cloudbase_rollout.plan import Plan, Target
+from cloudbase_rollout.inputs.plan import Plan, Target
+from cloudbase_rollout.run.core import Result
 
 SUMMARY_CELL = 200
 MAX_SUMMARY_ROWS = 200

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cloudbase_rollout import retry
-from cloudbase_rollout.cloudrun import Version
 from cloudbase_rollout.errors import ApiError, RolloutError
-from cloudbase_rollout.statuses import FAILED, HEALTHY, classify
+from cloudbase_rollout.vocabulary.statuses import FAILED, HEALTHY, classify
+from cloudbase_rollout.wechat import retry
+from cloudbase_rollout.wechat.cloudrun import Version
 
 HEARTBEAT = 30.0
 MINUTE = 60.0

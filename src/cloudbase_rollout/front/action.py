@@ -18,10 +18,12 @@ from pathlib import Path
 
 import github_action_utils as gha
 
-from cloudbase_rollout import core, plan, report, settings
-from cloudbase_rollout.api import WeChat
 from cloudbase_rollout.errors import InvalidInput, OutputsNotWritten, Problem, RolloutError
+from cloudbase_rollout.front import report
+from cloudbase_rollout.inputs import plan, settings
 from cloudbase_rollout.redact import Redactor
+from cloudbase_rollout.run import core
+from cloudbase_rollout.wechat.api import WeChat
 
 FILE_COMMANDS = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
 

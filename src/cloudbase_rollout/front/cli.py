@@ -20,10 +20,14 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cloudbase_rollout import __version__, core, plan, report, schemas, settings
-from cloudbase_rollout.api import WeChat
+from cloudbase_rollout import __version__
 from cloudbase_rollout.errors import InvalidInput, RolloutError
+from cloudbase_rollout.front import report
+from cloudbase_rollout.inputs import plan, settings
 from cloudbase_rollout.redact import Redactor
+from cloudbase_rollout.run import core
+from cloudbase_rollout.vocabulary import schemas
+from cloudbase_rollout.wechat.api import WeChat
 
 COMMANDS = {
     "rollout": "roll out a service version (updateCloudbaseServiceVersion); the default",
@@ -78,11 +82,11 @@ def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None
     command = args[0] if args[:1] and args[0] in COMMANDS else "rollout"
     rest = args[1:] if args[:1] == [command] else args
     if command == "emulator":
-        from cloudbase_rollout import emulator
+        from cloudbase_rollout.emulator import server
 
-        return emulator.main(rest)
+        return server.main(rest)
     if command == "demo":
-        from cloudbase_rollout import demo
+        from cloudbase_rollout.emulator import demo
 
         code: int = demo.main(rest)
         return code

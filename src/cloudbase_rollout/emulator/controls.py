@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cloudbase_rollout.emulator_state import FAILED, SettleFailure, State
+from cloudbase_rollout.emulator.state import FAILED, SettleFailure, State
 from cloudbase_rollout.jsontext import loads
 
 Query = dict[str, list[str]]

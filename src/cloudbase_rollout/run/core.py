@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from cloudbase_rollout import cloudrun, waiting
-from cloudbase_rollout.api import WeChat
-from cloudbase_rollout.cloudrun import Version
 from cloudbase_rollout.errors import Cancelled, LifecycleError, RolloutError, WaitKind, cancelled_text
-from cloudbase_rollout.plan import Plan, Target
-from cloudbase_rollout.statuses import FAILED, HEALTHY, classify
+from cloudbase_rollout.inputs.plan import Plan, Target
+from cloudbase_rollout.run import waiting
+from cloudbase_rollout.vocabulary.statuses import FAILED, HEALTHY, classify
+from cloudbase_rollout.wechat import cloudrun
+from cloudbase_rollout.wechat.api import WeChat
+from cloudbase_rollout.wechat.cloudrun import Version
 
 #: At most this many services in flight (Tencent documents 1000 requests/s for the API).
 MAX_PARALLEL = 20

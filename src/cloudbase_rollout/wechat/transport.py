@@ -8,6 +8,7 @@ Redactor and `neutralize`, so no URL, exception or excerpt can carry it.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import re
 import ssl
@@ -23,7 +24,6 @@ import requests
 from cloudbase_rollout import __version__
 from cloudbase_rollout.errors import Cancelled, TransportError
 from cloudbase_rollout.redact import Redactor, neutralize
-from cloudbase_rollout.settings import is_loopback
 
 MAX_REPLY_BYTES = 1 << 20
 #: How long past timeout_seconds an attempt may take before it is abandoned.
@@ -232,3 +232,13 @@ def _read_bounded(response: requests.Response, deadline: float) -> bytes:
 
 
 __all__ = ["MAX_REPLY_BYTES", "Cancelled", "HttpReply", "Transport"]
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: where plain http may carry the token and no proxy is used."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -14,13 +14,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cloudbase_rollout import API_PATH, RELEASE_PATH, TOKEN_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH, retry
-from cloudbase_rollout.errcodes import API_ERRORS, ROLL_UPDATE_ERRORS, TOKEN_ERRORS, ErrorCode, describe
+from cloudbase_rollout import API_PATH, RELEASE_PATH, TOKEN_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH
 from cloudbase_rollout.errors import ApiError, Effect, RolloutError, TransportError
 from cloudbase_rollout.redact import Redactor
-from cloudbase_rollout.settings import CallSettings
-from cloudbase_rollout.transport import HttpReply, Transport
-from cloudbase_rollout.validate import reply_errors
+from cloudbase_rollout.vocabulary.errcodes import API_ERRORS, ROLL_UPDATE_ERRORS, TOKEN_ERRORS, ErrorCode, describe
+from cloudbase_rollout.vocabulary.validator import reply_errors
+from cloudbase_rollout.wechat import retry
+from cloudbase_rollout.wechat.transport import HttpReply, Transport
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    """How one step calls WeChat: everything but the body (built from the inputs by inputs.settings)."""
+
+    api_base_url: str
+    timeout_seconds: float
+    max_attempts: int
+    dry_run: bool
+    access_token: str | None
+    mint: tuple[str, str, str] | None
 
 
 @dataclass(frozen=True)

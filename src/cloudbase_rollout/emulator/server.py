@@ -45,11 +45,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from cloudbase_rollout import API_PATH, RELEASE_PATH, TOKEN_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH, schemas
-from cloudbase_rollout.emulator_controls import CONTROLS, Payload, Query, error_reply
-from cloudbase_rollout.emulator_state import FAILED, SettleFailure, State
+from cloudbase_rollout import API_PATH, RELEASE_PATH, TOKEN_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH
+from cloudbase_rollout.emulator.controls import CONTROLS, Payload, Query, error_reply
+from cloudbase_rollout.emulator.state import FAILED, SettleFailure, State
+from cloudbase_rollout.inputs.validate import request_problems
 from cloudbase_rollout.jsontext import loads
-from cloudbase_rollout.validate import request_problems
+from cloudbase_rollout.vocabulary import schemas
 
 __all__ = ["Emulator", "State", "main"]
 MAX_BODY = 1 << 20

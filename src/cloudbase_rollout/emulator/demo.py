@@ -1,6 +1,6 @@
 """`cloudbase-rollout demo`: the Action, run exactly as the GitHub runner runs it, against the emulator.
 
-It starts a local emulator (versions settle after 3 seconds), runs `python -m cloudbase_rollout.action`
+It starts a local emulator (versions settle after 3 seconds), runs `python -m cloudbase_rollout.front.action`
 with INPUT_* variables and GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, waiting for the rolled-out
 version to become healthy and promoting it, then prints the outputs, the step summary, the
 emulator's versions and, on success, `run_id: <id>`. Nothing leaves 127.0.0.1.
@@ -16,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from cloudbase_rollout.emulator import Emulator, State
+from cloudbase_rollout.emulator.server import Emulator, State
 
 SETTLE_SECONDS = 3.0
 INPUTS = {
@@ -57,7 +57,7 @@ def run_action(server: Emulator, token: str) -> int:
         env = {**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": outputs, "GITHUB_STEP_SUMMARY": summary,
                "GITHUB_WORKSPACE": tmp, "INPUT_ACCESS_TOKEN": token, "INPUT_API_BASE_URL": server.url, **INPUTS}
         print(f"$ cloudbase-rollout action against the emulator at {server.url}", flush=True)
-        code = subprocess.call([sys.executable, "-m", "cloudbase_rollout.action"], env=env)
+        code = subprocess.call([sys.executable, "-m", "cloudbase_rollout.front.action"], env=env)
         print("\n--- GITHUB_OUTPUT ---")
         print(_read(outputs))
         print("--- step summary ---")

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudbase_rollout import image, request_file, schemas
 from cloudbase_rollout.errors import Problem
+from cloudbase_rollout.inputs import image, request_file
+from cloudbase_rollout.inputs.settings import BODY_DEFAULTS, parse_bool
 from cloudbase_rollout.jsontext import loads
-from cloudbase_rollout.settings import BODY_DEFAULTS, parse_bool
+from cloudbase_rollout.vocabulary import schemas
 
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 INTEGER = re.compile(r"[+-]?[0-9]+\Z")

@@ -6,15 +6,16 @@ request_file; empty text counts as absent everywhere.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from cloudbase_rollout import schemas
 from cloudbase_rollout.errors import Problem
+from cloudbase_rollout.vocabulary import schemas
+from cloudbase_rollout.wechat.api import CallSettings
+from cloudbase_rollout.wechat.transport import is_loopback
 
 
 @dataclass(frozen=True)
@@ -75,16 +76,6 @@ def parse_bool(text: str) -> bool:
         return False
     raise ValueError(f"{text!r} is not a boolean; expected true or false "
                      "(YAML 1.2: true, True, TRUE, false, False, FALSE)")
-
-
-@dataclass(frozen=True)
-class CallSettings:
-    api_base_url: str
-    timeout_seconds: float
-    max_attempts: int
-    dry_run: bool
-    access_token: str | None
-    mint: tuple[str, str, str] | None
 
 
 COMMANDS: tuple[str, ...] = tuple(schemas.options_schema()["properties"]["command"]["enum"])
@@ -204,15 +195,6 @@ def api_base_url(text: str) -> str:
         return text
     raise ValueError(f"{text!r} is refused: the token may only travel over https "
                      "(http is accepted for loopback hosts: 127.0.0.0/8, ::1, localhost)")
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _timeout(text: str) -> float:

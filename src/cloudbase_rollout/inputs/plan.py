@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudbase_rollout import jsontext, request, schemas, settings, validate
+from cloudbase_rollout import jsontext
 from cloudbase_rollout.errors import InvalidInput, Problem, unique
+from cloudbase_rollout.inputs import request, settings, validate
 from cloudbase_rollout.redact import Redactor
-from cloudbase_rollout.settings import CallSettings
+from cloudbase_rollout.vocabulary import schemas
+from cloudbase_rollout.wechat.api import CallSettings
 
 #: Environment variables that stand in for secret inputs (the CLI's way to keep them out of argv).
 SECRET_ENV = {

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cloudbase_rollout.api import RELEASE, ROLL_UPDATE, VERSION_DETAIL, VERSION_LIST, WeChat
 from cloudbase_rollout.errors import ApiError, TransportError
+from cloudbase_rollout.wechat.api import RELEASE, ROLL_UPDATE, VERSION_DETAIL, VERSION_LIST, WeChat
 
 #: As schema/response.schema.json says, but whole-string: Python's `$` (which the
 #: schema validators use) also matches before a final newline.
