@@ -60,7 +60,7 @@ HIDE_COMPILED = (  # our entrypoint, with the compiled validator hidden: validat
     f"sys.argv = [{str(ENTRYPOINT)!r}]; runpy.run_path({str(ENTRYPOINT)!r}, run_name='__main__')"
 )
 NO_GC_SETTINGS = (  # entrypoint.py as it was: no gc.disable() / gc.freeze() around the imports
-    "import sys; from cloudbase_rollout.action import main; sys.exit(main())"
+    "import sys; from cloudbase_rollout.front.action import main; sys.exit(main())"
 )
 BEFORE = "import sys; sys.modules['cloudbase_rollout.vocabulary._compiled'] = None; " + NO_GC_SETTINGS
 FLOOR_HTTP_CLIENT = """
@@ -90,7 +90,7 @@ def median(values: Sequence[float]) -> float:
 @contextmanager
 def emulator(python: str, delay: float = 0.0) -> Iterator[str]:
     """The bundled emulator in its own process on 127.0.0.1; yields its base URL."""
-    cmd = [python, "-c", "import sys; from cloudbase_rollout.cli import main; sys.exit(main())",
+    cmd = [python, "-c", "import sys; from cloudbase_rollout.front.cli import main; sys.exit(main())",
            "emulator", "--host", "127.0.0.1", "--port", "0", "--token", TOKEN, "--delay", str(delay)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env())
     try:

@@ -356,7 +356,7 @@ class Compiler:
         name = re.sub(r"[^0-9A-Za-z_]+", "_", name).upper()
         if isinstance(value, frozenset):
             items = sorted(value, key=repr)
-            text = "frozenset({" + ", ".join(repr(x) for x in items) + "})" if items else "frozenset()"
+            text = "frozenset({" + ", ".join(repr(x) for x in items) + "})" if items else "frozenset[str]()"
         else:
             text = "(" + ", ".join(repr(x) for x in value) + ",)"
         for existing, existing_text in self.constants.items():

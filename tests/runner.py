@@ -66,7 +66,9 @@ def parse_file_commands(text: str) -> dict[str, str]:
 
 
 def base_env(tmp: Path) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_", "RUNNER_"))}
+    # Another CI's variables would give version_remark a default (GitLab CI's CI_*, Jenkins's JOB_NAME...).
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_", "RUNNER_", "CI_"))
+            and k not in ("JOB_NAME", "GIT_COMMIT", "BUILD_URL")}
     commands = tmp / "file_commands"
     workspace = tmp / "workspace"
     commands.mkdir(exist_ok=True)

@@ -135,10 +135,15 @@ CASES = [
     Case("access_token with a space", {"access_token": "tok SECRET"}, "access_token"),
     Case("access_token with a newline", {"access_token": "tok-SECRET\nsecond-line"}, "access_token"),
     Case("access_token non-ASCII", {"access_token": "tök-SECRET"}, "access_token"),
+    Case("access_token truncated", {"access_token": "tok-SECRET-5f3"}, "access_token"),
+    Case("component_appsecret truncated", {"access_token": "", "component_appid": "wx7c3d5e9f1a2b4c6d",
+                                           "component_appsecret": "s3cr3t-SECRET",
+                                           "component_verify_ticket": "ticket@@@0123456789abcdef"},
+         "component_appsecret"),
     Case("component_appid without the rest", {"access_token": "", "component_appid": "wx7c3d5e9f1a2b4c6d"},
          "component_appsecret"),
     Case("component_verify_ticket with a space",
-         {"component_appid": "wx7c3d5e9f1a2b4c6d", "component_appsecret": "s3cr3t",
+         {"component_appid": "wx7c3d5e9f1a2b4c6d", "component_appsecret": "s3cr3t-0123456789abcdef",
           "component_verify_ticket": "ticket@@@ bad"}, "component_verify_ticket"),
     # services
     Case("services not JSON", {"services": "api, web"}, "services"),
@@ -183,7 +188,7 @@ def test_invalid_input_exits_2_names_it_and_sends_nothing(step, scripted, tmp_pa
     assert result.output_file == ""
     assert "Traceback" not in result.log
     # an invalid secret is never echoed in the problem text
-    for secret_input in ("access_token", "component_verify_ticket"):
+    for secret_input in ("access_token", "component_appsecret", "component_verify_ticket"):
         value = case.inputs.get(secret_input, "")
         if value.strip():
             assert all(value not in line for line in errors)

@@ -60,9 +60,9 @@ def test_the_bare_form_is_still_a_rollout(scripted, capsys):
 
 
 def test_release_refuses_body_flags(capsys):
-    with pytest.raises(SystemExit) as raised:
-        run(capsys, "release", *ADDRESS, "--image", "x")
-    assert raised.value.code == 2  # argparse: release has no --image flag
+    code, out, err = run(capsys, "release", *ADDRESS, "--image", "x")
+    assert (code, out) == (2, "")  # release has no --image flag
+    assert "error: --image: is not a flag of cloudbase-rollout release: it goes with cloudbase-rollout rollout" in err
 
 
 def test_dry_run_with_json_prints_the_plan(capsys):

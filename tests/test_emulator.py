@@ -66,7 +66,7 @@ def emu(shared_emulator: Emulator) -> Emulator:
     with state.lock:
         state.token, state.expired_tokens = TOKEN, {EXPIRED}
         state.fail_errcode, state.delay, state.settle_seconds, state.list_run_id = -1, 0.0, 2.0, False
-        state.read_fail_errcode, state.read_fail_http = -1, 200
+        state.read_fail_errcode, state.read_fail_http, state.detail_numbers = -1, 200, False
     return shared_emulator
 
 
@@ -512,14 +512,17 @@ def test_a_version_that_does_not_exist_is_40097_naming_it(emu: Emulator, version
     assert record(emu)["rollouts"] == [], "nothing was started"
 
 
-def test_the_detail_shows_what_the_rollout_set(emu: Emulator) -> None:
+@pytest.mark.parametrize(("numbers", "sizes"), [(False, ("0.5", "1", "1", "3")), (True, (0.5, 1, 1, 3))])
+def test_the_detail_shows_what_the_rollout_set(emu: Emulator, numbers: bool, sizes: tuple[Any, ...]) -> None:
+    """As the body sent them; with detail_numbers (--detail-numbers), as Tencent's model types them."""
+    emu.state.detail_numbers = numbers
     rolled(emu, version_remark="ci #42", cpu="0.5", mem="1", min_num="1", max_num="3", container_port=8080,
            image_info={"image_url": "ccr.ccs.tencentyun.com/ns/app:v2"}, env_params='{"A":"1"}')
     reply = detail(emu, "api-001")
     assert set(reply) == DETAIL_FIELDS | {"errcode", "errmsg"}
     assert (reply["errcode"], reply["errmsg"], reply["remark"]) == (0, "ok", "ci #42")
     assert reply["image_url"] == "ccr.ccs.tencentyun.com/ns/app:v2"
-    assert (reply["cpu"], reply["mem"], reply["minnum"], reply["maxnum"]) == (0.5, 1, 1, 3)
+    assert (reply["cpu"], reply["mem"], reply["minnum"], reply["maxnum"]) == sizes
     assert (reply["container_port"], reply["env_params"], reply["upload_type"]) == (8080, '{"A":"1"}', "image")
     [item] = listing(emu)["items"]
     assert (item["min_replicas"], item["max_replicas"], item["buildid"]) == (1, 3, 1)
@@ -950,5 +953,7 @@ def test_the_demo_runs_the_action_against_the_emulator_and_shows_the_versions() 
     for heading in ("--- GITHUB_OUTPUT ---", "--- step summary ---", "--- emulator versions ---"):
         assert heading in out
     assert re.search(r"^demo-6gxk23no5605e14f/shop-api shop-api-001: status=\S+ flow_ratio=\d+$", out, re.M)
+    assert re.search(r"^shop-api-001: image ccr\.ccs\.tencentyun\.com/demo/shop-api:v0\.9\.0 -> "
+                     r"ccr\.ccs\.tencentyun\.com/demo/shop-api:v1\.0\.0$", out, re.M), "the same name, a new image"
     run_id = re.search(r"\nrun_id: ([A-Za-z0-9]{14})\n?$", out)
     assert run_id and run_id[1] in out.split("--- GITHUB_OUTPUT ---")[1]

@@ -155,7 +155,9 @@ def test_a_status_word_cannot_start_a_workflow_command(scripted, act):
     server = scripted(detail(evil), ok("Run-8"), detail(evil, T1), detail("normal", T2))
     result, _ = act(good_inputs(server.url, version_name="api-007", wait="true"))
     assert result.returncode == 0, result.log
-    assert not [line for line in result.stdout.splitlines() if line.startswith(("::notice", "::warning"))]
+    commands = [line for line in result.stdout.splitlines() if line.startswith(("::notice", "::warning"))]
+    assert len(commands) == 1 and "before the rollout" in commands[0], "only our own warning (item 8)"
+    assert "::notice::injected" not in commands[0] and "::warning::x" not in commands[0]
     assert "deploying\\n:" in result.stdout, "shown, escaped"
     assert "\n::notice" not in result.output_file + result.summary
 
@@ -334,3 +336,21 @@ def test_a_failed_list_before_the_rollout_is_tried_max_attempts_times_not_twice_
     assert result.returncode == 1
     assert paths(server) == [VERSION_LIST_PATH, VERSION_LIST_PATH]
     assert "Cannot read the version" in error_of(result) and "after 2 attempts" in error_of(result)
+
+
+@pytest.mark.parametrize("before", ["deploying", "deploy_failed"])
+def test_a_version_not_normal_before_the_rollout_gets_a_warning_annotation(scripted, act, before):
+    """Issue 14 item 8: known before the rollout, said before it, as a warning (not an info line)."""
+    server = scripted(detail(before), ok("Run-8"), detail("normal", T1))
+    result, _ = act(good_inputs(server.url, version_name="api-007", wait="true"))
+    assert result.returncode == 0
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("::warning")]
+    assert len(warnings) == 1 and f"is {before} before the rollout" in warnings[0]
+    assert "may be refused" in warnings[0] and "supersede" in warnings[0]
+    assert result.stdout.index("::warning") < result.stdout.index("Rollout started")
+
+
+def test_a_normal_version_before_the_rollout_gets_no_warning(scripted, act):
+    server = scripted(detail("normal"), ok("Run-9"), detail("normal", T1))
+    result, _ = act(good_inputs(server.url, version_name="api-007", wait="true"))
+    assert result.returncode == 0 and "::warning" not in result.stdout

@@ -19,8 +19,8 @@ REFUSED = "is not used by command {command}: it takes only env_id, server_name, 
 
 def rollout(**extra: str) -> dict[str, str]:
     """What the runner passes for a rollout: the user's inputs plus action.yml's defaults."""
-    return {"access_token": "tok-1", "api_base_url": URL, "env_id": ENV, "server_name": "api", "image": IMAGE,
-            "version_name": "latest", "upload_type": "image", "wait": "false", "promote": "false",
+    return {"access_token": "test-token-0123456789abcdef", "api_base_url": URL, "env_id": ENV, "server_name": "api",
+            "image": IMAGE, "version_name": "latest", "upload_type": "image", "wait": "false", "promote": "false",
             "command": "rollout", "wait_timeout_seconds": "900", "wait_interval_seconds": "5", **extra}
 
 
@@ -54,7 +54,7 @@ def inputs_of(raw: dict[str, str], tmp_path: Path) -> list[str]:
 def test_a_rollout_is_one_target_with_its_body(tmp_path):
     the_plan = prepare(rollout(flow_ratio="10"), tmp_path)
     assert (the_plan.command, the_plan.batch, the_plan.timeout, the_plan.interval) == ("rollout", False, 900, 5)
-    assert the_plan.call.api_base_url == URL and the_plan.call.access_token == "tok-1"
+    assert the_plan.call.api_base_url == URL and the_plan.call.access_token == "test-token-0123456789abcdef"
     [t] = the_plan.targets
     assert (t.id, t.env_id, t.server_name, t.version_name) == ("api", ENV, "api", "latest")
     assert (t.wait, t.promote) == (False, False)

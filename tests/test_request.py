@@ -185,7 +185,7 @@ def test_yaml_1_1_and_other_booleans_are_rejected(name: str, text: str) -> None:
 
 @pytest.mark.parametrize("text", ["yes", "1", "on"])
 def test_dry_run_takes_the_same_booleans(text: str) -> None:
-    call, problems = settings.call_settings({"access_token": "t", "dry_run": text})
+    call, problems = settings.call_settings({"access_token": "test-token-0123456789abcdef", "dry_run": text})
     assert call is None
     [problem] = [str(p) for p in problems]
     assert problem.startswith("dry_run: ") and "true" in problem
@@ -313,11 +313,14 @@ def test_image_with_registry_port_and_digest() -> None:
 
 
 def test_image_with_registry_port_and_no_tag_does_not_take_the_port_for_a_tag() -> None:
-    built = build(**BASE, image="host:5000/team/app")
-    info = built.body["image_info"]
-    assert info["server_addr"] == "host:5000" and info["repository_name"] == "team/app"
-    assert "tag_name" not in info
-    assert any("no tag" in w for w in built.warnings), "an unpinned image is worth a warning"
+    ref = image.parse("host:5000/team/app")
+    assert (ref.server_addr, ref.repository_name, ref.tag) == ("host:5000", "team/app", None)
+    [problem] = build(**BASE, image="host:5000/team/app").problems
+    assert str(problem) == ('image: "host:5000/team/app" has no tag or digest; CloudBase pulls exactly this reference: '
+                            "expected a full reference such as ccr.ccs.tencentyun.com/NAMESPACE/REPO:TAG; add one with "
+                            "image_tag"), "an unpinned image is not repeatable (issue 14, item 3)"
+    retagged = build(**BASE, image="host:5000/team/app", image_tag="v2")
+    assert retagged.problems == [] and retagged.body["image_info"]["tag_name"] == "v2"
 
 
 def test_image_with_tag_and_digest() -> None:
@@ -340,11 +343,12 @@ def test_image_reference_grammar(reference: str, server: str, repository: str, t
     assert ref.image_url == reference
 
 
-def test_image_without_registry_host_warns() -> None:
+def test_image_without_registry_host_is_refused_naming_an_example() -> None:
     built = build(**BASE, image="ns/app:v1")
-    assert built.problems == []
-    assert "server_addr" not in built.body["image_info"]
-    assert any("registry" in w for w in built.warnings)
+    assert [str(p) for p in built.problems] == [
+        'image: "ns/app:v1" has no registry host; CloudBase pulls exactly this reference: expected a full '
+        "reference such as ccr.ccs.tencentyun.com/NAMESPACE/REPO:TAG"]
+    assert "image_info" not in built.body
 
 
 @pytest.mark.parametrize("reference", [

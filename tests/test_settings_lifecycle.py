@@ -6,6 +6,7 @@ import pytest
 
 from cloudbase_rollout.inputs import settings
 from cloudbase_rollout.inputs.settings import Lifecycle
+from cloudbase_rollout.words import ACTION
 
 
 def life(**raw: str) -> Lifecycle:
@@ -16,7 +17,7 @@ def life(**raw: str) -> Lifecycle:
 
 def problems_of(**raw: str) -> list[tuple[str, str]]:
     _, problems = settings.lifecycle(raw)
-    return [(p.input, p.message) for p in problems]
+    return [(p.input, ACTION.compose(p.message)) for p in problems]
 
 
 def test_the_defaults_roll_out_without_waiting():
@@ -39,7 +40,7 @@ def test_each_command_is_accepted(command):
 @pytest.mark.parametrize("command", ["deploy", "Release", "roll out", "rollback"])
 def test_other_commands_are_refused_naming_the_choices(command):
     assert problems_of(command=command) == [
-        ("command", f"{command!r} is not a command; expected one of rollout, release, status")]
+        ("command", f"{command!r} is not a command; expected one of rollout, release, status, report")]
     assert settings.lifecycle({"command": command})[0] is None
 
 

@@ -17,7 +17,7 @@ from cloudbase_rollout.wechat.api import CallSettings
 
 IMAGE = "ccr.ccs.tencentyun.com/ns/app:v1"
 GOOD = {
-    "access_token": "tok", "api_base_url": "http://127.0.0.1:9",
+    "access_token": "test-token-0123456789abcdef", "api_base_url": "http://127.0.0.1:9",
     "env_id": "prod-6gxk23no5605e14f", "server_name": "api", "version_name": "latest", "upload_type": "image",
     "image": IMAGE,
 }

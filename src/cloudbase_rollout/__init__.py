@@ -10,3 +10,6 @@ RELEASE_PATH = "/componenttcb/releasecloudbaserunversion"
 VERSION_LIST_PATH = "/componenttcb/getcsversionlist"
 VERSION_DETAIL_PATH = "/componenttcb/getcsversiondetail"
 TOKEN_PATH = "/cgi-bin/component/api_component_token"  # noqa: S105 (a path)
+#: Finding a fleet (docs/spec/FLEET.md): the platform's Cloud Run environments, those shared with appids.
+CLOUDRUN_ENVS_PATH = "/componenttcb/describecloudbaserunenvs"
+BATCH_ENV_ID_PATH = "/componenttcb/batchgetenvid"

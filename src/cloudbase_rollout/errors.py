@@ -1,8 +1,9 @@
 """Errors are data (errcode, errmsg, may_have_started, run_id...); their text is composed here.
 
 Every layer raises one of these with fields; nothing parses a message back. The
-front ends print `str(error)` (the whole story) or `error.short()` (one line for a
-summary cell or the `results` output).
+front ends print `error.text(words)` (the whole story, in their own words: see
+words.py; `str(error)` is the Action's) or `error.short()` (one line for a summary
+cell or the `results` output).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from cloudbase_rollout.vocabulary.errcodes import API_ERRORS as API_ERRORS  # re
 from cloudbase_rollout.vocabulary.errcodes import ROLL_UPDATE_ERRORS as ROLL_UPDATE_ERRORS
 from cloudbase_rollout.vocabulary.errcodes import TOKEN_ERRORS as TOKEN_ERRORS
 from cloudbase_rollout.vocabulary.statuses import FAILED, HEALTHY, classify
+from cloudbase_rollout.words import ACTION, Message, Words
 
 MAY_HAVE_STARTED = (
     "The rollout may have started. Before running this step again, check the service's "
@@ -55,6 +57,13 @@ class RolloutError(Exception):
     may_have_started = False
     attempts = 1
 
+    def text(self, words: Words = ACTION) -> str:
+        """The whole story, naming inputs and commands in the words of the front end that prints it."""
+        return super().__str__()
+
+    def __str__(self) -> str:
+        return self.text(ACTION)
+
     def short(self) -> str:
         """One line for a summary cell: our own words, never a server's excerpt."""
         return str(self).split("\n", 1)[0][:160]
@@ -65,11 +74,16 @@ class Problem:
     """One invalid input, named as the user wrote it."""
 
     input: str
-    message: str
+    message: Message
     kind: str = "invalid"
 
+    def text(self, words: Words = ACTION) -> str:
+        label = words.label(self.input)
+        message = words.compose(self.message)
+        return f"{label}: {message}" if label else message
+
     def __str__(self) -> str:
-        return f"{self.input}: {self.message}"
+        return self.text(ACTION)
 
 
 def unique(problems: list[Problem]) -> list[Problem]:
@@ -106,7 +120,7 @@ class ApiError(RolloutError):
     title: str = field(default="updateCloudbaseServiceVersion failed")
     effect: Effect = "rollout"
 
-    def __str__(self) -> str:
+    def text(self, words: Words = ACTION) -> str:
         text = " ".join(filter(None, [f"errcode {self.errcode}: {self.errmsg} - {self.remedy}",
                                       _ambiguity(self.effect, self.may_have_started)]))
         return _attempts(text, self.attempts)
@@ -127,21 +141,21 @@ class TransportError(RolloutError):
 
     title = "Call to WeChat failed"
 
-    def __init__(self, summary: str, detail: str = "", *, kind: TransportKind, may_have_started: bool = False,
+    def __init__(self, summary: Message, detail: str = "", *, kind: TransportKind, may_have_started: bool = False,
                  effect: Effect = "rollout", status: int | None = None, retry_after: float | None = None,
                  attempts: int = 1) -> None:
         self.summary, self.detail, self.kind, self.status = summary, detail, kind, status
         self.may_have_started, self.effect, self.retry_after, self.attempts = (
             may_have_started, effect, retry_after, attempts)
-        super().__init__(summary)
+        super().__init__(ACTION.compose(summary))
 
-    def __str__(self) -> str:
-        text = self.summary + (f": {self.detail}" if self.detail else "")
+    def text(self, words: Words = ACTION) -> str:
+        text = words.compose(self.summary) + (f": {self.detail}" if self.detail else "")
         ambiguity = _ambiguity(self.effect, self.may_have_started)
         return _attempts(f"{text}. {ambiguity}" if ambiguity else text, self.attempts)
 
     def short(self) -> str:
-        return self.summary[:160] + _ambiguity(self.effect, self.may_have_started, True)
+        return ACTION.compose(self.summary)[:160] + _ambiguity(self.effect, self.may_have_started, True)
 
 
 WaitKind = Literal["failed", "timeout", "unwatchable", "preflight", "refused", "release_failed"]
@@ -172,8 +186,8 @@ class LifecycleError(RolloutError):
             "Cannot watch the version" if self.kind == "unwatchable" and not self.run_id else TITLES[self.kind]
         self.may_have_started = self.run_id is not None
 
-    def __str__(self) -> str:
-        return lifecycle_text(self)
+    def text(self, words: Words = ACTION) -> str:
+        return lifecycle_text(self, words)
 
     def short(self) -> str:
         words = {"failed": f"settled {self.status}", "timeout": f"timed out in status {self.status}",
@@ -182,16 +196,16 @@ class LifecycleError(RolloutError):
         return f"{self.version_name}: {words[self.kind]}"[:160]
 
 
-def lifecycle_text(e: LifecycleError) -> str:
+def lifecycle_text(e: LifecycleError, words: Words = ACTION) -> str:
     """The one place that words a failed wait, read or release (one function per kind, in TEXTS)."""
-    return TEXTS[e.kind](e, f"version {e.version_name} of {e.server_name}")
+    return TEXTS[e.kind](e, f"version {e.version_name} of {e.server_name}", words)
 
 
 def _started(e: LifecycleError) -> str:
     return f"The rollout was started (run_id {e.run_id}) and goes on; it was not promoted." if e.run_id else ""
 
 
-def _failed(e: LifecycleError, what: str) -> str:
+def _failed(e: LifecycleError, what: str, words: Words) -> str:
     waited = f" after {e.waited:.0f} s" if e.waited is not None else ""
     if e.command == "status":
         return f"{what} settled in status {e.status}{waited}. Look at {CONSOLE}."
@@ -200,49 +214,51 @@ def _failed(e: LifecycleError, what: str) -> str:
             f"Look at {CONSOLE}. It was not promoted.")
 
 
-def _timeout(e: LifecycleError, what: str) -> str:
+def _timeout(e: LifecycleError, what: str, words: Words) -> str:
     limit = f" ({e.limit} s)" if e.limit is not None else ""
     why = ""
     if classify(e.status or "") == HEALTHY:
         why = (" It reads normal, but nothing showed that this is the new rollout (updated_time unchanged, no other "
                "status seen since the call): the platform may not have picked it up, or latest may name another "
                "version.")
-    text = (f"{what} did not settle within wait_timeout_seconds{limit}; last status: {e.status}.{why} "
+    timeout = words.input("wait_timeout_seconds")
+    text = (f"{what} did not settle within {timeout}{limit}; last status: {e.status}.{why} "
             f"{_started(e)} Do not run this step again blindly: check {CONSOLE} first, then raise "
-            "wait_timeout_seconds or look again with command: status.")
+            f"{timeout} or look again with {words.setting('command', 'status')}.")
     return " ".join(text.split())
 
 
-def _unwatchable(e: LifecycleError, what: str) -> str:
-    cause = f" ({e.cause})" if e.cause is not None else ""
+def _unwatchable(e: LifecycleError, what: str, words: Words) -> str:
+    cause = f" ({e.cause.text(words)})" if e.cause is not None else ""
     watched = f"{what} cannot be watched: reading it failed{cause}. Check it in the console."
     return f"{_started(e)} But {watched}" if e.run_id else watched[0].upper() + watched[1:]
 
 
-def _preflight(e: LifecycleError, what: str) -> str:
-    cause = f" ({e.cause})" if e.cause is not None else ""
+def _preflight(e: LifecycleError, what: str, words: Words) -> str:
+    cause = f" ({e.cause.text(words)})" if e.cause is not None else ""
     known = f" The service's versions: {', '.join(e.versions)}." if e.versions else ""
     address = not isinstance(e.cause, TransportError) and getattr(e.cause, "errcode", None) not in NOT_THE_ADDRESS
-    check = " Check env_id, server_name and version_name." if address else ""
+    names = [words.input(name) for name in ("env_id", "server_name", "version_name")]
+    check = f" Check {names[0]}, {names[1]} and {names[2]}." if address else ""
     if e.command == "status":
         return f"{what} cannot be read{cause}.{known}{check}"
     return (f"{what} cannot be read before the {e.command}{cause}.{known} Nothing was changed: no request that "
             f"changes the service was sent.{check}")
 
 
-def _refused(e: LifecycleError, what: str) -> str:
+def _refused(e: LifecycleError, what: str, words: Words) -> str:
     if classify(e.status or "") == FAILED:
         return f"{what} is in status {e.status}: a failed version is never released. Look at {CONSOLE}."
-    return (f"{what} is in status {e.status}, not normal: it was not released. Set wait: true to wait until "
-            "it is normal.")
+    return (f"{what} is in status {e.status}, not normal: it was not released. "
+            f"Set {words.setting('wait', 'true')} to wait until it is normal.")
 
 
-def _release_failed(e: LifecycleError, what: str) -> str:
-    cause = f" ({e.cause})" if e.cause is not None else ""
+def _release_failed(e: LifecycleError, what: str, words: Words) -> str:
+    cause = f" ({e.cause.text(words)})" if e.cause is not None else ""
     return f"releasing {what} failed{cause}. {_started(e)}".strip()
 
 
-TEXTS: dict[str, Callable[[LifecycleError, str], str]] = {
+TEXTS: dict[str, Callable[[LifecycleError, str, Words], str]] = {
     "failed": _failed, "timeout": _timeout, "unwatchable": _unwatchable, "preflight": _preflight,
     "refused": _refused, "release_failed": _release_failed,
 }

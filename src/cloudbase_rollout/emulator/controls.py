@@ -1,7 +1,7 @@
 """The emulator's control endpoints (/_emulator/...): inspect its state and inject faults.
 
 Each control is (state, query, body) -> (HTTP status, reply); a ValueError or TypeError
-is answered 400 by the server. Listed in emulator.py's docstring.
+is answered 400 by the server. Listed in server.py's docstring (and so in --help).
 """
 
 from __future__ import annotations
@@ -9,16 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cloudbase_rollout.emulator.state import FAILED, SettleFailure, State
+from cloudbase_rollout.emulator.fleet import DEFAULT_IMAGE
+from cloudbase_rollout.emulator.gateway import error_reply
+from cloudbase_rollout.emulator.state import FAILED, UNIT_FAILED, SettleFailure, State
 from cloudbase_rollout.jsontext import loads
+
+__all__ = ["CONTROLS", "Payload", "Query", "error_reply"]
 
 Query = dict[str, list[str]]
 Payload = dict[str, Any] | str
-
-
-def error_reply(errcode: int, errmsg: str) -> dict[str, Any]:
-    return {"errcode": errcode, "errmsg": errmsg}
-
 
 
 def _params(query: Query, **spec: tuple[Callable[[str], Any], str | None]) -> list[Any]:
@@ -67,6 +66,44 @@ def _slow(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
     return 200, {"env_id": env_id, "server_name": server, "settle_seconds": seconds}
 
 
+def _fail_unit(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
+    env_id, server, word = _params(query, env_id=(str, None), server_name=(str, None), status=(str, UNIT_FAILED))
+    state.fail_units([(env_id, server)], word or UNIT_FAILED)
+    return 200, {"env_id": env_id, "server_name": server, "status": word or UNIT_FAILED}
+
+
+def _optional(query: Query, name: str) -> int | None:
+    """An optional count: absent or empty means no limit."""
+    given = query.get(name, [""])[0]
+    if not given:
+        return None
+    try:
+        return int(given)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer") from None
+
+
+def _quota(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
+    minute, daily = _optional(query, "minute_after"), _optional(query, "daily_after")
+    [seconds] = _params(query, minute_seconds=(float, "60"))
+    state.set_quota(minute, seconds, daily)
+    return 200, state.faults()["quota"]
+
+
+def _seed_fleet(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
+    count, names, unavailable, seed, image, alias = _params(
+        query, envs=(int, None), services=(str, "shop-api"), unavailable=(int, "0"), seed=(str, "0"),
+        image=(str, DEFAULT_IMAGE), alias=(str, ""))
+    services = tuple(name.strip() for name in names.split(",") if name.strip())
+    env_ids = state.seed_fleet(count, services, image, unavailable, seed, alias)
+    return 200, {"env_ids": env_ids, "services": list(services)}
+
+
+def _fleet(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
+    with state.lock:
+        return 200, state.fleet.view()
+
+
 def _status(state: State, query: Query, raw: bytes) -> tuple[int, Payload]:
     env_id, server, name, word, reads = _params(query, env_id=(str, None), server_name=(str, None),
                                                 version_name=(str, None), status=(str, ""), reads=(int, "0"))
@@ -103,4 +140,7 @@ CONTROLS: dict[tuple[str, str], Callable[[State, Query, bytes], tuple[int, Paylo
     ("POST", "/_emulator/fail"): _fail, ("POST", "/_emulator/read-fail"): _read_fail,
     ("POST", "/_emulator/settle-fail"): _settle_fail, ("POST", "/_emulator/slow"): _slow,
     ("POST", "/_emulator/status"): _status, ("POST", "/_emulator/seed"): _seed, ("POST", "/_emulator/reset"): _reset,
+    ("POST", "/_emulator/fail-unit"): _fail_unit, ("POST", "/_emulator/quota"): _quota,
+    ("POST", "/_emulator/seed-fleet"): _seed_fleet, ("GET", "/_emulator/fleet"): _fleet,
+    ("GET", "/_emulator/faults"): lambda s, q, r: (200, s.faults()),
 }

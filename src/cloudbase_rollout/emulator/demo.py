@@ -1,9 +1,12 @@
 """`cloudbase-rollout demo`: the Action, run exactly as the GitHub runner runs it, against the emulator.
 
-It starts a local emulator (versions settle after 3 seconds), runs `python -m cloudbase_rollout.front.action`
-with INPUT_* variables and GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, waiting for the rolled-out
-version to become healthy and promoting it, then prints the outputs, the step summary, the
-emulator's versions and, on success, `run_id: <id>`. Nothing leaves 127.0.0.1.
+It starts a local emulator (versions settle after 3 seconds) whose shop-api service runs one version,
+shop-api-001, on image ...:v0.9.0; runs `python -m cloudbase_rollout.front.action` with INPUT_* variables
+and GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, waiting for the rolled-out version to become healthy and
+promoting it, then prints the outputs, the step summary, the emulator's versions and, on success,
+`run_id: <id>`. The roll-update replaces a version's content in place, so the version keeps its name
+(shop-api-001) and the demo shows what changed: its image, before and after, read from the emulator's
+state. Nothing leaves 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from collections.abc import Sequence
 from cloudbase_rollout.emulator.server import Emulator, State
 
 SETTLE_SECONDS = 3.0
+ENV_ID, SERVICE, VERSION = "demo-6gxk23no5605e14f", "shop-api", "shop-api-001"
+BEFORE = "ccr.ccs.tencentyun.com/demo/shop-api:v0.9.0"
 INPUTS = {
-    "INPUT_ENV_ID": "demo-6gxk23no5605e14f", "INPUT_SERVER_NAME": "shop-api",
+    "INPUT_ENV_ID": ENV_ID, "INPUT_SERVER_NAME": SERVICE,
     "INPUT_IMAGE": "ccr.ccs.tencentyun.com/demo/shop-api", "INPUT_IMAGE_TAG": "v1.0.0",
     "INPUT_FLOW_RATIO": "100", "INPUT_CONTAINER_PORT": "80",
     "INPUT_ENV_PARAMS": "LOG_LEVEL=info\nGREETING=hello, world",
@@ -36,11 +41,16 @@ def arguments() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     arguments().parse_args(argv)  # --help prints and exits before anything starts
     token = "demo-" + secrets.token_urlsafe(16)
-    server = Emulator(State(token, settle_seconds=SETTLE_SECONDS)).start()
+    state = State(token, settle_seconds=SETTLE_SECONDS)
+    state.seed(ENV_ID, SERVICE, [{"version_name": VERSION, "status": "normal", "flow_ratio": 100,
+                                  "image_url": BEFORE, "remark": "the version running before the demo"}])
+    server = Emulator(state).start()
     try:
+        before = images(state)
         code = run_action(server, token)
         print("--- emulator versions ---")
-        print(versions(server.state))
+        print(versions(state))
+        print(changes(before, images(state)))
     finally:
         server.shutdown()
         server.server_close()
@@ -69,6 +79,19 @@ def versions(state: State) -> str:
     lines = [f"{service['env_id']}/{service['server_name']} {v['version_name']}: status={v['status']} "
              f"flow_ratio={v['flow_ratio']}"
              for service in state.snapshot()["services"] for v in service["versions"]]
+    return "\n".join(lines) or "(none)"
+
+
+def images(state: State) -> dict[str, str]:
+    """Each version's image as the emulator holds it, by `<env_id>/<server_name> <version_name>`."""
+    return {f"{service['env_id']}/{service['server_name']} {v['version_name']}": v["image_url"]
+            for service in state.snapshot()["services"] for v in service["versions"]}
+
+
+def changes(before: dict[str, str], after: dict[str, str]) -> str:
+    """One line per version: its image before and after (the name stays; the content is replaced)."""
+    lines = [f"{name.split(' ', 1)[1]}: image {before.get(name) or '(none)'} -> {image or '(none)'}"
+             + ("" if before.get(name) != image else " (unchanged)") for name, image in after.items()]
     return "\n".join(lines) or "(none)"
 
 

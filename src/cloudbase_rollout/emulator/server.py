@@ -1,186 +1,86 @@
 """A local stand-in for WeChat's CloudBase Run endpoints, faithful to the spec's error table.
 
 For users testing workflows offline and for the tests. Every endpoint is a POST with
-?access_token=, checked in the order WeChat's gateway would: 43002 non-POST, 41001 no token,
-42001 expired token, 40014 wrong token, 44002 empty body, 47001 malformed JSON, 40101 missing
-required field, 40097 invalid field or no such version. Errors come inside an HTTP 200.
+?access_token= (the default token is emulator-access-token; --token sets another), checked in
+the order WeChat's gateway would: 43002 non-POST, 41001 no token, 42001 expired token, 40014
+wrong token, 45009/45011 the token's quota (see --daily-quota-after, --minute-quota-after),
+44002 empty body, 47001 malformed JSON, 40101 missing required field, 40097 invalid field or no
+such version. Errors come inside an HTTP 200. A refused call changes nothing.
 
 endpoints:
   /componenttcb/rollupdatecloudbaserunserverversion  roll out a version (`latest`: the newest);
-      it reads `deploying`, then `normal` after --settle-seconds; `succ` with a fresh run_id
+      it replaces the version's content in place (same name, the body's settings), reads
+      `deploying`, then `normal` after --settle-seconds; `succ` with a fresh run_id
   /componenttcb/releasecloudbaserunversion  {env_id, server_name, release_version}: a `normal`
       version gets flow_ratio 100, the others 0 (`success`); otherwise `failed`
   /componenttcb/getcsversionlist    {env, service_name, limit?, offset?}: newest first
-  /componenttcb/getcsversiondetail  {env, service_name, version_name}
+  /componenttcb/getcsversiondetail  {env, service_name, version_name}: the settings of the last
+      roll-update body as it sent them (--detail-numbers: cpu, mem, minnum, maxnum and
+      policy_threshold as numbers, as Tencent's model types them)
+  /componenttcb/describecloudbaserunenvs  {}: env_list[] of the seeded environments
+  /componenttcb/batchgetenvid  {appids, source_type: 1}: relation_data[] {appid, env_list};
+      err_list[] {appid, errmsg} for appids that were not seeded
   /cgi-bin/component/api_component_token  mints a token; the previous one then answers 42001
 A service never seen before exists, as if made by hand in the console: one serving version
 `<server_name>-001`, a day old, and the concrete version (not `latest`) the first call names.
+Environments exist only when seeded (--seed-envs, /_emulator/seed-fleet): env_id
+fleet-0001-<6 hex>, alias shop-0001, status NORMAL (or UNAVAILABLE), each shared with appid
+wx<16 hex> (every 10th appid with two), each service at version <service>-001; the same --seed
+gives the same fleet.
 
 controls (curl them; parameters in the query string):
   GET  /_emulator/rollouts   rollouts received (bodies, never tokens) and the call count
-  GET  /_emulator/services   every service, its versions (status, flow_ratio) and the releases
+  GET  /_emulator/services   every service, its versions (status, flow_ratio, image) and the releases
+  GET  /_emulator/fleet      the seeded environments' count, the UNAVAILABLE ones and every appid
+  GET  /_emulator/faults     the quota (settings, counts) and the failing and slow units
   POST /_emulator/fail?count=N&errcode=-1     the next N roll-update calls answer errcode
   POST /_emulator/read-fail?count=N&errcode=-1|45011|45009[&http=503]  the next N list/detail calls
   POST /_emulator/settle-fail?[env_id=&server_name=&version_name=&]status=build_fail&count=1
       the next matching rollout(s) settle to that status instead of normal
-  POST /_emulator/slow?env_id=&server_name=&seconds=S   that service settles after S seconds
+  POST /_emulator/fail-unit?env_id=&server_name=[&status=deploy_failed]  every rollout of that
+      unit settles to the status (status=normal heals it)
+  POST /_emulator/slow?env_id=&server_name=&seconds=S   that unit settles after S seconds
+  POST /_emulator/quota?[minute_after=K&minute_seconds=60&daily_after=K]  after K calls let
+      through, 45011 for minute_seconds (then K more), or 45009 for good; absent: no limit
   POST /_emulator/status?env_id=&server_name=&version_name=&status=warming_up[&reads=N]
       reads report that word for the version (N reads, or until set again; empty status: the truth)
   POST /_emulator/seed  JSON {"env_id","server_name","versions":[{"version_name","status",
       "created_time"?, "flow_ratio"?, ...}]}: the service with exactly those versions
-  POST /_emulator/reset  forget rollouts, services, releases and injected faults
+  POST /_emulator/seed-fleet?envs=N[&services=shop-api,web&unavailable=K&seed=0&image=...]
+      N more environments, as --seed-envs
+  POST /_emulator/reset  forget rollouts, services, the fleet, releases and injected faults
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import secrets
-import string
+import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from functools import cache
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from cloudbase_rollout import API_PATH, RELEASE_PATH, TOKEN_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH
-from cloudbase_rollout.emulator.controls import CONTROLS, Payload, Query, error_reply
-from cloudbase_rollout.emulator.state import FAILED, SettleFailure, State
-from cloudbase_rollout.inputs.validate import request_problems
-from cloudbase_rollout.jsontext import loads
-from cloudbase_rollout.vocabulary import schemas
+from cloudbase_rollout import TOKEN_PATH
+from cloudbase_rollout.emulator.controls import CONTROLS, Payload, Query
+from cloudbase_rollout.emulator.endpoints import ENDPOINTS, mint
+from cloudbase_rollout.emulator.gateway import Refused, error_reply
+from cloudbase_rollout.emulator.state import State
 
 __all__ = ["Emulator", "State", "main"]
 MAX_BODY = 1 << 20
-RUN_ID_ALPHABET = string.ascii_letters + string.digits
-BUSY = {-1: "system error", 45009: "reach max api daily quota limit",
-        45011: "api minute-quota reach limit, retry next minute"}
 UNAVAILABLE = "<html><body><h1>503 Service Unavailable</h1></body></html>"
-Endpoint = Callable[[State, str, str, bytes], dict[str, Any]]
-
-
-class Refused(Exception):
-    """The reply to a call the emulator will not carry out."""
-
-    def __init__(self, errcode: int, errmsg: str, status: int = 200) -> None:
-        super().__init__(errmsg)
-        self.status, self.reply = status, error_reply(errcode, errmsg)
-
-
-def admitted(state: State, method: str, token: str, raw: bytes) -> dict[str, Any]:
-    """The body of a call that passes the gateway's checks, in WeChat's order; else Refused."""
-    if method != "POST":
-        raise Refused(43002, "require POST method")
-    if not token:
-        raise Refused(41001, "access_token missing")
-    if token in state.expired_tokens:
-        raise Refused(42001, "access_token expired")
-    if token != state.token:
-        raise Refused(40014, "invalid access_token")
-    if not raw.strip():
-        raise Refused(44002, "empty post data")
-    try:
-        body = loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(47001, "data format error") from None
-    if not isinstance(body, dict):
-        raise Refused(47001, "data format error")
-    return body
-
-
-def answer(state: State, method: str, token: str | None, raw: bytes) -> dict[str, Any]:
-    """The roll-update reply for one request, per the spec's error table."""
-    try:
-        body = admitted(state, method, token or "", raw)
-    except Refused as refused:
-        return refused.reply
-    failure = state.take_failure()
-    if failure is not None:
-        return error_reply(failure, "system error")
-    problems = request_problems(body)
-    missing = [p for p in problems if p.kind == "required"]
-    if missing:
-        return error_reply(40101, f"missing parameter: {', '.join(p.input for p in missing)}")
-    if problems:
-        return error_reply(40097, f"invalid args: {problems[0]}")
-    run_id = "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(14))
-    if not state.roll(body, run_id):
-        return error_reply(40097, f"invalid args: version_name: no such version: {body['version_name']}")
-    return {"errcode": 0, "errmsg": "ok", "result": "succ", "run_id": run_id}
-
-
-@cache
-def _validator(name: str) -> Any:
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(schemas.load(name))
-
-
-def checked(state: State, method: str, token: str, raw: bytes, schema: str, read: bool = False) -> dict[str, Any]:
-    """A body past the gateway, the read-failure control (reads only) and its schema; else Refused."""
-    body = admitted(state, method, token, raw)
-    failure = state.take_read_failure() if read else None
-    if failure is not None:
-        raise Refused(failure[1], BUSY.get(failure[1], "system error"), failure[0])
-    errors = sorted(_validator(schema).iter_errors(body), key=lambda e: e.validator != "required")
-    missing = [n for e in errors if e.validator == "required" for n in e.validator_value if n not in e.instance]
-    if missing:
-        raise Refused(40101, f"missing parameter: {', '.join(missing)}")
-    if errors:
-        where = ".".join(str(p) for p in errors[0].absolute_path) or "body"
-        raise Refused(40097, f"invalid args: {where}: {errors[0].message[:200]}")
-    return body
-
-
-def release(state: State, method: str, token: str, raw: bytes) -> dict[str, Any]:
-    body = checked(state, method, token, raw, "release.request.schema.json")
-    outcome = state.release(body["env_id"], body["server_name"], body["release_version"])
-    if outcome is None:
-        raise Refused(40097, f"invalid args: release_version: no such version: {body['release_version']}")
-    return {"errcode": 0, "errmsg": "ok", **outcome}
-
-
-def version_list(state: State, method: str, token: str, raw: bytes) -> dict[str, Any]:
-    body = checked(state, method, token, raw, "versionlist.request.schema.json", read=True)
-    limit, offset = int(body.get("limit", 20)), int(body.get("offset", 0))
-    total, items = state.page(body["env"], body["service_name"], limit, offset)
-    return {"errcode": 0, "errmsg": "ok", "total": total, "items": items}
-
-
-def version_detail(state: State, method: str, token: str, raw: bytes) -> dict[str, Any]:
-    body = checked(state, method, token, raw, "versiondetail.request.schema.json", read=True)
-    detail = state.detail(body["env"], body["service_name"], body["version_name"])
-    if detail is None:
-        raise Refused(40097, f"invalid args: version_name: no such version: {body['version_name']}")
-    return {"errcode": 0, "errmsg": "ok", **detail}
-
-
-ENDPOINTS: dict[str, Endpoint] = {API_PATH: answer, RELEASE_PATH: release, VERSION_LIST_PATH: version_list,
-                                  VERSION_DETAIL_PATH: version_detail}
-
-
-def mint(state: State, raw: bytes) -> dict[str, Any]:
-    """POST /cgi-bin/component/api_component_token: a fresh token replaces the old one."""
-    try:
-        body = json.loads(raw.decode("utf-8") or "null")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return error_reply(47001, "data format error")
-    if not isinstance(body, dict) or body.get("component_appid") != state.component_appid:
-        return error_reply(40013, "invalid appid")
-    if body.get("component_appsecret") != state.component_appsecret:
-        return error_reply(40125, "invalid appsecret")
-    if body.get("component_verify_ticket") != state.component_verify_ticket:
-        return error_reply(61006, "component ticket is invalid")
-    with state.lock:
-        state.expired_tokens.add(state.token)
-        state.token = "emu-" + secrets.token_urlsafe(24)
-    return {"component_access_token": state.token, "expires_in": 7200}
 
 
 class Handler(BaseHTTPRequestHandler):
+    """One connection; HTTP/1.1, so a client's pool keeps it open for the next call."""
+
     server_version = "cloudbase-rollout-emulator"
+    protocol_version = "HTTP/1.1"
+    timeout = 60  # seconds an idle kept-alive connection holds its thread
+    wbufsize = 1 << 16  # headers and body leave in one send (handle_one_request flushes each answer)
+    disable_nagle_algorithm = True  # and at once: a small answer never waits for the client's ACK
     state: State
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -211,7 +111,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, error_reply(404, f"no such path: {parts.path}"))
 
     def _body(self) -> bytes | None:
-        """The request body; None when its Content-Length is not one to wait for."""
+        """The request body; None when its length is not one to wait for (or not given as a
+        Content-Length: a chunked body left unread would be taken for the next request)."""
+        if self.headers.get("Transfer-Encoding"):
+            return None
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -237,6 +140,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8" if text else "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
@@ -247,9 +152,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Emulator(ThreadingHTTPServer):
+    """The server: a daemon thread per connection, and a listen backlog for a fleet's burst."""
+
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128  # a batch rollout opens many connections at once
+    request_queue_size = 1024  # a fleet rollout opens up to 1,000 connections at once
 
     def __init__(self, state: State, host: str = "127.0.0.1", port: int = 0) -> None:
         handler = type("BoundHandler", (Handler,), {"state": state})
@@ -265,49 +172,14 @@ class Emulator(ThreadingHTTPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
         return self
 
-
-def arguments() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cloudbase-rollout emulator", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default 8080)")
-    p.add_argument("--token", default="emulator-access-token", help="the access_token it accepts")
-    p.add_argument("--expired-token", action="append", default=[], help="a token answered with 42001")
-    p.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
-    p.add_argument("--fail-next", type=int, default=0, help="answer the next N rollouts with errcode -1")
-    p.add_argument("--settle-seconds", type=float, default=2.0,
-                   help="seconds a rolled-out version reads `deploying` before it settles (default 2)")
-    p.add_argument("--fail-settle", type=int, default=0, metavar="N",
-                   help="the next N rollouts settle to --fail-status instead of normal")
-    p.add_argument("--fail-status", default=FAILED, help=f"the status they settle to (default {FAILED})")
-    p.add_argument("--read-fail-next", type=int, default=0, metavar="N",
-                   help="answer the next N list/detail calls with --read-fail-errcode")
-    p.add_argument("--read-fail-errcode", type=int, default=-1, choices=sorted(BUSY),
-                   help="-1 busy, 45011 minute quota, 45009 daily quota (default -1)")
-    p.add_argument("--read-fail-http", action="store_const", const=503, default=200,
-                   help="fail those reads with HTTP 503 instead")
-    p.add_argument("--list-run-id", action="store_true", help="list items carry the run_id of their rollout")
-    p.add_argument("--component-appid", default=State.component_appid)
-    p.add_argument("--component-appsecret", default=State.component_appsecret)
-    p.add_argument("--component-verify-ticket", default=State.component_verify_ticket)
-    return p
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer is routine under load, not worth a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
 
 
 def main(argv: Sequence[str]) -> int:
-    o = arguments().parse_args(argv)
-    state = State(o.token, set(o.expired_token), o.component_appid, o.component_appsecret,
-                  o.component_verify_ticket, delay=o.delay, fail_next=o.fail_next, settle_seconds=o.settle_seconds,
-                  list_run_id=o.list_run_id, read_fail_next=o.read_fail_next,
-                  read_fail_errcode=o.read_fail_errcode, read_fail_http=o.read_fail_http)
-    if o.fail_settle:
-        state.fail_settling(SettleFailure(None, None, None, o.fail_status, o.fail_settle))
-    server = Emulator(state, o.host, o.port)
-    print(f"cloudbase-rollout emulator listening on {server.url}", flush=True)
-    print(f"  POST {server.url}{API_PATH}?access_token=<token>; GET {server.url}/_emulator/services", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    """`cloudbase-rollout emulator`: the flags are in `command`, which serves until interrupted."""
+    from cloudbase_rollout.emulator.command import main as serve
+
+    return serve(argv)

@@ -1,181 +1,31 @@
-"""What the emulator remembers: tokens, calls, and each service's versions.
+"""What the emulator remembers: tokens, calls, the fleet's environments and each service's versions.
 
 A service, keyed by (env_id, server_name), springs into being on first use, as if it had been
-created by hand in the console. A rollout's status is computed lazily from the injected clock
-(no background threads), so tests drive time without sleeping. Text times are China time
-(UTC+8), as the console shows them, on the same timeline as that clock.
+created by hand in the console; environments exist only when seeded (`seed_fleet`). Every lookup
+is a dict keyed by env_id or (env_id, server_name), so a fleet of 10,000 units costs no more per
+call than one. A rollout's status is computed lazily from the injected clock (no background
+threads), so tests drive time without sleeping. Text times are China time (UTC+8), as the console
+shows them, on the same timeline as that clock. The version model is in `versions`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
-CHINA = timezone(timedelta(hours=8))
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-HEALTHY, MOVING, FAILED = "normal", "deploying", "build_fail"
-DAY = 86400
-Key = tuple[str, str]
+from cloudbase_rollout.emulator.faults import UNIT_FAILED, Faults, SettleFailure
+from cloudbase_rollout.emulator.fleet import DEFAULT_IMAGE, Fleet, alias_for, services_for
+from cloudbase_rollout.emulator.quota import Quota
+from cloudbase_rollout.emulator.versions import DAY, FAILED, HEALTHY, Key, Service, Version, version_from
 
-#: getcsversiondetail fields that a roll-update body sets, and the body field each comes from.
-DETAIL_FROM_BODY = {
-    "remark": "version_remark", "upload_type": "upload_type", "cpu": "cpu", "mem": "mem", "minnum": "min_num",
-    "maxnum": "max_num", "policy_type": "policy_type", "policy_threshold": "policy_threshold",
-    "env_params": "env_params", "container_port": "container_port", "dockerfile_path": "dockerfile_path",
-    "build_dir": "build_dir", "package_name": "package_name", "package_version": "package_version",
-    "repo_type": "repo_type", "repo": "repo", "branch": "branch", "custom_logs": "custom_logs",
-}
-DETAIL_DEFAULTS: dict[str, Any] = {
-    "remark": "", "image_url": "", "upload_type": "image", "cpu": 0.25, "mem": 0.5, "minnum": 0, "maxnum": 1,
-    "policy_type": "cpu", "policy_threshold": 60, "env_params": "{}", "version_ip": "", "version_port": 0,
-    "container_port": 80, "dockerfile_path": "Dockerfile", "build_dir": "", "package_name": "",
-    "package_version": "", "repo_type": "", "repo": "", "branch": "", "custom_logs": "stdout",
-}
-NUMERIC = ("cpu", "mem", "minnum", "maxnum", "policy_threshold")
-
-
-def text(epoch: float) -> str:
-    return datetime.fromtimestamp(int(epoch), CHINA).strftime(TIME_FORMAT)
-
-
-def epoch_of(value: str) -> int:
-    """A console time text (China time) as epoch seconds; ValueError for anything else."""
-    return int(datetime.strptime(value, TIME_FORMAT).replace(tzinfo=CHINA).timestamp())
-
-
-def _number(value: Any) -> Any:
-    """Tencent's model has numbers where the roll-update body has text ("0.25")."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return value
-    return int(number) if number.is_integer() else number
+__all__ = ["FAILED", "HEALTHY", "UNIT_FAILED", "Key", "SettleFailure", "State"]
 
 
 @dataclass
-class Version:
-    """One version of a service; `status` is the truth, `shown` what reads report instead."""
-
-    name: str
-    created: int  # epoch seconds
-    updated: int
-    status: str = HEALTHY
-    flow_ratio: int = 0
-    buildid: int = 0
-    run_id: str = ""
-    settle_at: float | None = None  # epoch seconds at which a rollout settles to settle_to
-    settle_to: str = HEALTHY
-    shown: str | None = None  # a status word the reads report (the /_emulator/status control)
-    shown_reads: int | None = None  # reads left for `shown`; None: until the control changes it
-    detail: dict[str, Any] = field(default_factory=lambda: dict(DETAIL_DEFAULTS))
-
-    def touch(self, now: float) -> None:
-        """A new updated_time that never repeats the previous one, even within its second."""
-        self.updated = max(int(now), self.updated + 1)
-
-    def settle(self, now: float) -> None:
-        if self.settle_at is not None and now >= self.settle_at:
-            self.status, at, self.settle_at = self.settle_to, self.settle_at, None
-            self.touch(at)
-
-    def roll(self, body: Mapping[str, Any], run_id: str, now: float, settle_at: float, settle_to: str) -> None:
-        self.status, self.run_id, self.buildid = MOVING, run_id, self.buildid + 1
-        self.settle_at, self.settle_to = settle_at, settle_to
-        self.touch(now)
-        if isinstance(body.get("flow_ratio"), int):
-            self.flow_ratio = body["flow_ratio"]
-        image = body.get("image_info")
-        if isinstance(image, dict) and "image_url" in image:
-            self.detail["image_url"] = image["image_url"]
-        for name, source in DETAIL_FROM_BODY.items():
-            if source in body:
-                self.detail[name] = _number(body[source]) if name in NUMERIC else body[source]
-
-    def reported(self) -> str:
-        """The status a read endpoint reports; uses up one of the `status` control's reads."""
-        word = self.shown
-        if word is None:
-            return self.status
-        if self.shown_reads is not None:
-            self.shown_reads -= 1
-            if self.shown_reads <= 0:
-                self.shown = self.shown_reads = None
-        return word
-
-    def item(self, run_id: bool) -> dict[str, Any]:
-        """A getcsversionlist item."""
-        item = {"version_name": self.name, "status": self.reported(), "created_time": text(self.created),
-                "updated_time": text(self.updated), "flow_ratio": self.flow_ratio, "buildid": self.buildid,
-                "upload_type": self.detail["upload_type"], "min_replicas": self.detail["minnum"],
-                "max_replicas": self.detail["maxnum"]}
-        return {**item, "run_id": self.run_id} if run_id else item
-
-    def details(self) -> dict[str, Any]:
-        """A getcsversiondetail reply's fields."""
-        return {"status": self.reported(), "created_time": text(self.created), "updated_time": text(self.updated),
-                **self.detail}
-
-    def view(self) -> dict[str, Any]:
-        """For GET /_emulator/services: the truth, and what reads would report."""
-        return {"version_name": self.name, "status": self.status, "shown_status": self.shown,
-                "shown_reads": self.shown_reads, "flow_ratio": self.flow_ratio, "run_id": self.run_id,
-                "created_time": text(self.created), "updated_time": text(self.updated)}
-
-
-def version_from(spec: Any, created: int) -> Version:
-    """A version for State.seed from its JSON; ValueError (or TypeError) when it makes no sense."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("version_name"), str) or not spec["version_name"]:
-        raise ValueError("each version needs a version_name")
-    if "created_time" in spec:
-        created = epoch_of(spec["created_time"])
-    updated = epoch_of(spec["updated_time"]) if "updated_time" in spec else created
-    version = Version(spec["version_name"], created, updated, str(spec.get("status", HEALTHY)),
-                      int(spec.get("flow_ratio", 0)), int(spec.get("buildid", 0)), str(spec.get("run_id", "")))
-    version.detail.update({k: v for k, v in spec.items() if k in DETAIL_DEFAULTS})
-    return version
-
-
-@dataclass
-class Service:
-    versions: list[Version] = field(default_factory=list)
-
-    def ordered(self) -> list[Version]:
-        """Newest first by created_time (the later-made first when they tie), as `latest` reads it."""
-        indexed = sorted(enumerate(self.versions), key=lambda pair: (pair[1].created, pair[0]), reverse=True)
-        return [version for _, version in indexed]
-
-    def find(self, name: str, latest: bool = False) -> Version | None:
-        if latest and name == "latest":
-            return next(iter(self.ordered()), None)
-        return next((v for v in self.versions if v.name == name), None)
-
-    def release(self, version: Version, now: float) -> None:
-        for other in self.versions:
-            other.flow_ratio = 100 if other is version else 0
-        version.touch(now)
-
-
-@dataclass
-class SettleFailure:
-    """The next `count` rollouts matching (None matches anything) settle to `status`, not normal."""
-
-    env_id: str | None
-    server_name: str | None
-    version_name: str | None
-    status: str = FAILED
-    count: int = 1
-
-    def matches(self, key: Key, names: set[str]) -> bool:
-        return (self.count > 0 and self.env_id in (None, key[0]) and self.server_name in (None, key[1])
-                and (self.version_name is None or self.version_name in names))
-
-
-@dataclass
-class State:
+class State(Faults):
     """What the emulator knows and remembers; shared by the handler threads (under `lock`)."""
 
     token: str
@@ -199,8 +49,12 @@ class State:
     services: dict[Key, Service] = field(default_factory=dict)
     releases: list[dict[str, Any]] = field(default_factory=list)
     settle_failures: list[SettleFailure] = field(default_factory=list)
-    slow: dict[Key, float] = field(default_factory=dict)  # per-service settle_seconds
+    slow: dict[Key, float] = field(default_factory=dict)  # per-unit settle_seconds
+    failing: dict[Key, str] = field(default_factory=dict)  # per-unit status every rollout settles to
     release_orders: int = 26180
+    detail_numbers: bool = False  # the detail's cpu, mem, minnum, maxnum, policy_threshold as numbers
+    fleet: Fleet = field(default_factory=Fleet)
+    quota: Quota = field(default_factory=Quota)
     started: float = field(init=False)
     wall: float = field(init=False)
 
@@ -210,23 +64,6 @@ class State:
     def now(self) -> float:
         """Epoch seconds on the injected clock's timeline."""
         return self.wall + self.clock() - self.started
-
-    def take_failure(self) -> int | None:
-        with self.lock:
-            self.calls += 1
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                return self.fail_errcode
-        return None
-
-    def take_read_failure(self) -> tuple[int, int] | None:
-        """(HTTP status, errcode) when a read is to fail (the /_emulator/read-fail control)."""
-        with self.lock:
-            self.reads += 1
-            if self.read_fail_next > 0:
-                self.read_fail_next -= 1
-                return self.read_fail_http, self.read_fail_errcode
-        return None
 
     def service(self, key: Key, naming: str = "") -> Service:
         """A service, its versions settled (hold the lock). First use makes it, as if created by hand in
@@ -248,6 +85,18 @@ class State:
         with self.lock:
             self.services[(env_id, server_name)] = Service(made)
 
+    def seed_fleet(self, count: int, services: Sequence[str] = ("shop-api",), image: str = DEFAULT_IMAGE,
+                   unavailable: int = 0, seed: int | str = 0, alias: str = "") -> list[str]:
+        """`count` more environments (`fleet-0001-<6 hex>`, alias `shop-0001`, each shared with one appid,
+        every 10th appid with two), each with every service at one serving version `<service>-001` whose
+        image is `image` ({service} replaced); `unavailable` of them UNAVAILABLE. Returns their env_ids."""
+        if not services or any(not name for name in services):
+            raise ValueError("seed_fleet needs at least one service name")
+        with self.lock:
+            made = self.fleet.add(count, alias or alias_for(services), unavailable, seed)
+            self.services.update(services_for(made, services, image, int(self.wall) - DAY))
+        return [env.env_id for env in made]
+
     def roll(self, body: Mapping[str, Any], run_id: str) -> bool:
         """Start rolling out the version a valid body names (`latest`: the newest); False if none."""
         key, name = (body["env_id"], body["server_name"]), body["version_name"]
@@ -256,18 +105,10 @@ class State:
             if version is None:
                 return False
             now = self.now()
-            settle_to = self._settle_word(key, {name, version.name})
+            settle_to = self.settle_word(key, {name, version.name})
             version.roll(body, run_id, now, now + self.slow.get(key, self.settle_seconds), settle_to)
             self.rollouts.append({"run_id": run_id, "received_at": time.time(), "body": body})
         return True
-
-    def _settle_word(self, key: Key, names: set[str]) -> str:
-        rule = next((r for r in self.settle_failures if r.matches(key, names)), None)
-        if rule is None:
-            return HEALTHY
-        rule.count -= 1
-        self.settle_failures = [r for r in self.settle_failures if r.count > 0]
-        return rule.status
 
     def release(self, env_id: str, server_name: str, name: str) -> dict[str, Any] | None:
         """Give a `normal` version all the traffic; None when the service has no such version."""
@@ -294,15 +135,17 @@ class State:
     def detail(self, env_id: str, server_name: str, name: str) -> dict[str, Any] | None:
         with self.lock:
             version = self.service((env_id, server_name), name).find(name)
-            return None if version is None else version.details()
+            return None if version is None else version.details(self.detail_numbers)
 
-    def fail_settling(self, rule: SettleFailure) -> None:
+    def env_list(self) -> list[dict[str, Any]]:
+        """describecloudbaserunenvs's env_list: every seeded environment, in seeding order."""
         with self.lock:
-            self.settle_failures.append(rule)
+            return self.fleet.env_list()
 
-    def settle_slowly(self, env_id: str, server_name: str, seconds: float) -> None:
+    def shared_envs(self, appids: Iterable[str]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """batchgetenvid's (relation_data, err_list); an appid that was not seeded is in err_list."""
         with self.lock:
-            self.slow[(env_id, server_name)] = seconds
+            return self.fleet.shared(appids)
 
     def show(self, env_id: str, server_name: str, name: str, word: str, reads: int | None) -> bool:
         """Reads report `word` for this version (for `reads` reads; empty word: the truth again)."""
@@ -314,11 +157,13 @@ class State:
         return True
 
     def reset(self) -> None:
-        """Forget calls, services, releases and injected faults; keep tokens and settings."""
+        """Forget calls, services, the fleet, releases and injected faults (quota too); keep tokens and settings."""
         with self.lock:
-            for memory in (self.rollouts, self.releases, self.services, self.settle_failures, self.slow):
+            for memory in (self.rollouts, self.releases, self.services, self.settle_failures, self.slow,
+                           self.failing, self.fleet):
                 memory.clear()
             self.calls = self.fail_next = self.reads = self.read_fail_next = 0
+            self.quota = Quota()
 
     def snapshot(self) -> dict[str, Any]:
         """Everything, for GET /_emulator/services."""

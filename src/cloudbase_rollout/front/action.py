@@ -150,6 +150,10 @@ def invalid(runner: Runner, error: InvalidInput) -> int:
 def run(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner,
         clock: Callable[[], float], sleep: Callable[[float], None]) -> int:
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
+    if raw.get("command", "").strip() == "report":  # merges files: no API, no token, no body
+        from cloudbase_rollout.front import report_command
+
+        return report_command.action_report(raw, workspace, runner, runner.env)
     the_plan = plan.prepare_plan(raw, env, workspace)
     for target in the_plan.targets:
         prefix = f"{target.id}: " if the_plan.batch else ""
@@ -161,8 +165,15 @@ def run(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner,
         return dry_run(runner, the_plan)
     api = WeChat(the_plan.call, runner.redact, on_secret=runner.mask, on_retry=runner.log, sleep=sleep,
                  pool_size=core.MAX_PARALLEL, backoff_base=core.backoff_base(env))
-    results = core.run(core.Context(the_plan, api, runner.log, clock, sleep,
-                                    lambda event, r: runner.log(report.event_line(the_plan, event, r))))
+
+    def on_event(event: str, r: core.Result) -> None:
+        line = report.event_line(the_plan, event, r)
+        if event == "unsettled":
+            runner.warning(line)
+        else:
+            runner.log(line)
+
+    results = core.run(core.Context(the_plan, api, runner.log, clock, sleep, on_event))
     return finish(runner, the_plan, results)
 
 

@@ -5,8 +5,10 @@
     cloudbase-rollout status FLAGS      read a version's status
     cloudbase-rollout emulator | demo   the local emulator; the demo against it
 
-Every input is a --kebab-case flag. stdout carries only the result (run_id, the
-released version, the status; or --json); progress and errors go to stderr.
+Every input is a --kebab-case flag, never abbreviated (front/cli_args.py reads argv).
+stdout carries only the result (run_id, the released version, the status; or --json:
+one JSON document, an invalid input's too); progress and errors go to stderr, in the
+CLI's words (`--wait-timeout-seconds`, `cloudbase-rollout status`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from pathlib import Path
 
 from cloudbase_rollout import __version__
 from cloudbase_rollout.errors import InvalidInput, RolloutError
-from cloudbase_rollout.front import report
+from cloudbase_rollout.front import cli_args, report
 from cloudbase_rollout.inputs import plan, settings
 from cloudbase_rollout.redact import Redactor
 from cloudbase_rollout.run import core
 from cloudbase_rollout.vocabulary import schemas
 from cloudbase_rollout.wechat.api import WeChat
+from cloudbase_rollout.words import Words
 
 COMMANDS = {
     "rollout": "roll out a service version (updateCloudbaseServiceVersion); the default",
@@ -35,6 +38,7 @@ COMMANDS = {
     "status": "read a version's status (getcsversiondetail)",
     "emulator": "run the local emulator of the endpoints",
     "demo": "roll out, wait and promote against a bundled emulator",
+    "report": "merge results files (one per shard) into one and judge the fleet; calls no API",
 }
 EPILOG = ("Secrets: COMPONENT_ACCESS_TOKEN (or COMPONENT_APPID, COMPONENT_APPSECRET, COMPONENT_VERIFY_TICKET to "
           "mint one). Flags such as --access-token work too, but show in the process list and shell history. "
@@ -42,13 +46,15 @@ EPILOG = ("Secrets: COMPONENT_ACCESS_TOKEN (or COMPONENT_APPID, COMPONENT_APPSEC
 #: What release and status take besides the call settings and secrets.
 READ_FLAGS = (*plan.READ_INPUTS, "wait", "wait_timeout_seconds", "wait_interval_seconds")
 ROLLOUT_ONLY = ("image", "image_tag", "request_file", "promote", "command")
+#: How the CLI names things in its messages: flags, its subcommands, the variables for secrets.
+WORDS = Words(cli_args.PROG, frozenset(settings.input_names()) - {"command"}, plan.SECRET_ENV)
 
 
 def parser(command: str = "rollout", named: bool = False) -> argparse.ArgumentParser:
     prog = "cloudbase-rollout" + (f" {command}" if named or command != "rollout" else "")
     commands = "\n".join(f"  {name:<9} {text}" for name, text in COMMANDS.items())
-    p = argparse.ArgumentParser(prog=prog, description=f"{COMMANDS[command]}.\n\ncommands:\n{commands}",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli_args.Parser(prog=prog, description=f"{COMMANDS[command]}.\n\ncommands:\n{commands}",
+                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"cloudbase-rollout {__version__}")
     p.add_argument("--json", action="store_true", help="print the whole result (or the dry-run plan) as JSON")
     def keep(name: str) -> bool:
@@ -79,21 +85,36 @@ def _add(group: argparse._ArgumentGroup, name: str, node: dict[str, object], def
 def main(argv: Sequence[str] | None = None, *, env: dict[str, str] | None = None,
          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    command = args[0] if args[:1] and args[0] in COMMANDS else "rollout"
-    rest = args[1:] if args[:1] == [command] else args
-    if command == "emulator":
+    try:
+        given = cli_args.split(args, COMMANDS)
+        if given.command in ("emulator", "demo"):
+            return emulator(given)
+        if given.command == "report":  # its own flags: files, not a rollout's inputs
+            from cloudbase_rollout.front import report_command
+
+            return report_command.cli_main([*given.lead, *given.rest])
+        rollout = parser() if given.command != "rollout" else None
+        options = cli_args.parse(parser(given.command, given.named), given.flags, rollout)
+    except InvalidInput as error:
+        return invalid(error, cli_args.wants_json(args), lambda line: print(line, file=sys.stderr, flush=True), str)
+    raw = {name: value for name, value in vars(options).items() if isinstance(value, str)}
+    raw["command"] = given.command
+    return run(raw, as_json=options.json, env=env, clock=clock, sleep=sleep)
+
+
+def emulator(given: cli_args.Argv) -> int:
+    """`emulator` and `demo` parse their own flags; of the global ones only --version means anything to them."""
+    if "--version" in given.lead:
+        print(f"cloudbase-rollout {__version__}")
+        return 0
+    if given.command == "emulator":
         from cloudbase_rollout.emulator import server
 
-        return server.main(rest)
-    if command == "demo":
-        from cloudbase_rollout.emulator import demo
+        return server.main(given.rest)
+    from cloudbase_rollout.emulator import demo
 
-        code: int = demo.main(rest)
-        return code
-    options = parser(command, named=args[:1] == [command]).parse_args(rest)
-    raw = {name: value for name, value in vars(options).items() if isinstance(value, str)}
-    raw["command"] = command
-    return run(raw, as_json=options.json, env=env, clock=clock, sleep=sleep)
+    code: int = demo.main(given.rest)
+    return code
 
 
 def run(raw: dict[str, str], *, as_json: bool, env: dict[str, str] | None = None,
@@ -117,19 +138,29 @@ def run(raw: dict[str, str], *, as_json: bool, env: dict[str, str] | None = None
         api = WeChat(the_plan.call, redactor, on_retry=say, sleep=sleep, pool_size=core.MAX_PARALLEL,
                      backoff_base=core.backoff_base(env))
         results = core.run(core.Context(the_plan, api, say, clock, sleep,
-                                        lambda event, r: say(report.event_line(the_plan, event, r))))
+                                        lambda event, r: say(("warning: " if event == "unsettled" else "")
+                                                           + report.event_line(the_plan, event, r))))
     except InvalidInput as error:
-        for problem in error.problems:
-            say(f"error: {problem}")
-        say("no request was sent")
-        return error.exit_code
+        return invalid(error, as_json, say, redactor)
     except RolloutError as error:
-        say(f"error: {error}")
+        say(f"error: {error.text(WORDS)}")
         return error.exit_code
     except Exception:
         say("internal error, please report it:\n" + traceback.format_exc(limit=8))
         return 1
     return show(the_plan, results, as_json, say, redactor)
+
+
+def invalid(error: InvalidInput, as_json: bool, say: Callable[[str], None], redact: Callable[[str], str]) -> int:
+    """Every problem on stderr; with --json also one record on stdout, so a script always reads one document."""
+    for problem in error.problems:
+        say(f"error: {problem.text(WORDS)}")
+    say("no request was sent")
+    if as_json:
+        problems = [{"input": p.input, "message": WORDS.compose(p.message)} for p in error.problems]
+        record = {"error": "invalid input", "exit_code": error.exit_code, "problems": problems}
+        print(redact(json.dumps(record, ensure_ascii=False)))
+    return error.exit_code
 
 
 def dry_run(the_plan: plan.Plan, as_json: bool, say: Callable[[str], None]) -> int:
@@ -156,12 +187,12 @@ def show(the_plan: plan.Plan, results: list[core.Result], as_json: bool,
         for line in report.result_lines(r):
             say(prefix + line)
         if r.error is not None:
-            say(f"error: {prefix}{r.error}")
+            say(f"error: {prefix}{r.error.text(WORDS)}")
         value = _stdout_value(the_plan.command, r)
         if value is not None and not as_json:
             print(f"{r.target.id} {value}" if the_plan.batch else value)
     if as_json:
-        records = [report.record(r) for r in results]
+        records = [report.record(r, WORDS) for r in results]
         print(redactor(json.dumps(records if the_plan.batch else records[0], ensure_ascii=False)))
     failed = [r.error for r in results if r.error is not None]
     return max((e.exit_code for e in failed), default=0)

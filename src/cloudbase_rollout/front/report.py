@@ -13,6 +13,7 @@ from typing import Any
 from cloudbase_rollout.errors import ApiError
 from cloudbase_rollout.inputs.plan import Plan, Target
 from cloudbase_rollout.run.core import Result
+from cloudbase_rollout.words import ACTION, Words
 
 SUMMARY_CELL = 200
 MAX_SUMMARY_ROWS = 200
@@ -21,8 +22,12 @@ COLUMNS = ("env", "service", "version", "image", "flow ratio", "run_id", "result
 
 def event_line(plan: Plan, event: str, r: Result) -> str:
     """The log line of a step as it happens: `start` (before the first call that changes or reads
-    the service) and `accepted` (the roll-update answered succ: its run_id, at once)."""
+    the service), `accepted` (the roll-update answered succ: its run_id, at once) and `unsettled`
+    (the version read before the rollout is still moving or has failed: a warning)."""
     prefix = f"{r.target.id}: " if plan.batch else ""
+    if event == "unsettled":
+        return (f"{prefix}version {r.version_name} is {r.status or '(empty)'} before the rollout, not normal: "
+                "the new rollout may be refused, or supersede the one still running")
     if event == "accepted":
         return f"{prefix}Rollout started: run_id {r.run_id} (result {r.result}, {r.attempts} attempt(s))"
     verb = {"rollout": "Rolling out", "release": "Releasing", "status": "Reading"}[plan.command]
@@ -42,8 +47,8 @@ def result_lines(r: Result) -> list[str]:
     return lines
 
 
-def record(r: Result) -> dict[str, Any]:
-    """One service's result, for the `results` output and --json."""
+def record(r: Result, words: Words = ACTION) -> dict[str, Any]:
+    """One service's result, for the `results` output and --json (its error in the front end's words)."""
     t, error = r.target, r.error
     api = error if isinstance(error, ApiError) else None
     return {
@@ -56,7 +61,7 @@ def record(r: Result) -> dict[str, Any]:
         "waited_seconds": _seconds(r.waited), "timeline": [[round(at, 1), word] for at, word in r.timeline],
         "attempts": error.attempts if error is not None and r.run_id is None else r.attempts,
         "may_have_started": bool(error.may_have_started) if error is not None else r.run_id is not None,
-        "error": str(error) if error is not None else None,
+        "error": error.text(words) if error is not None else None,
     }
 
 

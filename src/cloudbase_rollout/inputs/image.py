@@ -13,6 +13,8 @@ TAG = re.compile(r"[\w][\w.-]{0,127}\Z", re.ASCII)
 _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}\Z")
 _PATH = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*\Z")
 _DOMAIN_RE = re.compile(rf"{_DOMAIN}\Z")
+#: A reference CloudBase can pull, for messages.
+EXAMPLE = "ccr.ccs.tencentyun.com/NAMESPACE/REPO:TAG"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from cloudbase_rollout.inputs import request, settings, validate
 from cloudbase_rollout.redact import Redactor
 from cloudbase_rollout.vocabulary import schemas
 from cloudbase_rollout.wechat.api import CallSettings
+from cloudbase_rollout.words import Command, Input
 
 #: Environment variables that stand in for secret inputs (the CLI's way to keep them out of argv).
 SECRET_ENV = {
@@ -73,11 +74,15 @@ def with_secret_env(raw: Mapping[str, str], env: Mapping[str, str]) -> dict[str,
 
 
 def register_secrets(raw: Mapping[str, str], redactor: Redactor, mask: Callable[[str], None]) -> None:
-    """Mask every secret before anything else is printed."""
+    """Mask every secret before anything else is printed.
+
+    A value too short to be a secret is refused before any call (settings.credential_problems)
+    and never printed; masking it would turn every `x` or `2` in the messages into `***`.
+    """
     for name in settings.SECRET_INPUTS:
         value = raw.get(name, "")
         for secret in {value, value.strip()}:
-            if secret.strip():
+            if len(secret.strip()) >= settings.MIN_SECRET:
                 redactor.add(secret)
                 mask(secret)
 
@@ -99,13 +104,17 @@ def prepare_plan(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path
     """The whole step: one target without `services`, else one per entry; every problem at once."""
     base = {name: value for name, value in raw.items() if name != "services"}
     call, problems = settings.call_settings(base)  # once: the step's, not each entry's
+    problems += not_built(base)
     life, life_problems = settings.lifecycle(base)
     problems += life_problems
     command = life.command if life else _command_given(base)
     batch = "services" in raw
-    entries = parse_services(raw["services"], command) if batch else [{}]
+    entries, found_in_services = read_services(raw["services"]) if batch else ([{}], [])
+    problems += found_in_services
     targets: list[Target] = []
     for index, entry in enumerate(entries):
+        if entry is None:
+            continue  # not an object: read_services said so
         label = f"services[{index}] " if batch else ""
         target, found = _target(base, entry, env, workspace, command)
         problems += [Problem(f"{label}{p.input}", p.message, p.kind) for p in found]
@@ -115,6 +124,25 @@ def prepare_plan(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path
     if problems or call is None or life is None:
         raise InvalidInput(unique(problems))
     return Plan(command, targets, call, life.timeout, life.interval, batch)
+
+
+#: Declared for the fleets to come (their parsers exist: inputs/targets.py, waves.py, shard.py, discovery.py),
+#: but no step runs a fleet yet: given, each is refused rather than silently ignored.
+NOT_BUILT = ("targets", "targets_file", "waves", "max_parallel", "bake_seconds", "skip_current", "shard",
+             "discover", "env_alias", "appids")
+#: What only command report reads.
+REPORT_INPUTS = ("results_files", "results_file", "max_failures")
+
+
+def not_built(raw: Mapping[str, str]) -> list[Problem]:
+    """Fleet inputs (refused: not built yet) and report inputs given to another command (refused: unused)."""
+    given = {name: value.strip() for name, value in raw.items()
+             if value.strip() and value.strip() != settings.defaults().get(name)}  # the runner passes defaults
+    problems = [Problem(name, "is not built yet: rolling out a fleet (targets, waves, shards, discovery) comes in "
+                        "a later release; this one rolls out one service, or several with services")
+                for name in NOT_BUILT if name in given]
+    return problems + [Problem(name, "is only read by command report (merging results files)")
+                       for name in REPORT_INPUTS if name in given]
 
 
 def _command_given(raw: Mapping[str, str]) -> str:
@@ -157,8 +185,10 @@ def _refused(base: Mapping[str, str], entry: Mapping[str, str], command: str) ->
                 continue
             if name in ("wait", "promote") or value.strip() == settings.BODY_DEFAULTS.get(name):
                 continue  # the runner passes action.yml's defaults as if given
-            found.append(Problem(name, f"is not used by command {command}: it takes only env_id, server_name, "
-                                 "version_name and the wait inputs (roll-update inputs go with command rollout)"))
+            found.append(Problem(name, (
+                "is not used by ", Command(command), ": it takes only ", Input("env_id"), ", ", Input("server_name"),
+                ", ", Input("version_name"), " and the wait inputs (roll-update inputs go with ", Command("rollout"),
+                ")")))
     return found
 
 
@@ -181,29 +211,39 @@ def _id_problems(target: Target, earlier: list[Target], label: str) -> list[Prob
 
 def parse_services(text: str, command: str = "rollout") -> list[dict[str, str]]:
     """A JSON array of per-service overrides (objects of input names) or request_file paths."""
+    entries, problems = read_services(text)
+    if problems:
+        raise InvalidInput(problems)
+    return [entry for entry in entries if entry is not None]
+
+
+def read_services(text: str) -> tuple[list[dict[str, str] | None], list[Problem]]:
+    """The entries, None where one is not an object, and their problems, so that prepare_plan
+    still checks every usable entry: every problem at once, each naming its entry. A key that
+    is not a per-service input is reported and left out of its entry."""
     try:
         entries = jsontext.loads(text)
     except ValueError as error:
-        raise InvalidInput([Problem("services", f"is not valid JSON ({error}); expected a JSON array of "
-                                    "objects of input names, e.g. [{\"server_name\": \"api\"}]")]) from None
+        return [], [Problem("services", f"is not valid JSON ({error}); expected a JSON array of "
+                            "objects of input names, e.g. [{\"server_name\": \"api\"}]")]
     if not isinstance(entries, list) or not entries:
-        raise InvalidInput([Problem("services", "expected a non-empty JSON array of objects or request_file paths")])
+        return [], [Problem("services", "expected a non-empty JSON array of objects or request_file paths")]
     allowed = (*schemas.body_fields(), *PER_SERVICE)
-    parsed, problems = [], []
+    parsed: list[dict[str, str] | None] = []
+    problems = []
     for index, entry in enumerate(entries):
         if isinstance(entry, str):
             entry = {"request_file": entry}
         if not isinstance(entry, dict):
             problems.append(Problem(f"services[{index}]", "expected an object of input names or a request_file path"))
+            parsed.append(None)
             continue
         for key in entry:
             if key not in allowed:
                 problems.append(Problem(f"services[{index}] {key}", "is not a per-service input; accepted: "
                                         "the API's body fields, image, image_tag, request_file, id, wait, promote"))
-        parsed.append({k: _text(v) for k, v in entry.items() if v is not None})
-    if problems:
-        raise InvalidInput(problems)
-    return parsed
+        parsed.append({k: _text(v) for k, v in entry.items() if v is not None and k in allowed})
+    return parsed, problems
 
 
 def _text(value: Any) -> str:

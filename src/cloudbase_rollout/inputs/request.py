@@ -18,6 +18,7 @@ from cloudbase_rollout.inputs import image, request_file
 from cloudbase_rollout.inputs.settings import BODY_DEFAULTS, parse_bool
 from cloudbase_rollout.jsontext import loads
 from cloudbase_rollout.vocabulary import schemas
+from cloudbase_rollout.words import Input, Message
 
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 INTEGER = re.compile(r"[+-]?[0-9]+\Z")
@@ -171,7 +172,8 @@ def _apply_image(built: Built, raw: Mapping[str, str]) -> None:
         reference = info.get("image_url") if isinstance(info, dict) else None
         source = "image_tag"
         if not isinstance(reference, str):
-            built.problems.append(Problem("image_tag", "needs image (or image_info.image_url) to retag"))
+            needs = ("needs ", Input("image"), " (or image_info.image_url) to retag")
+            built.problems.append(Problem("image_tag", needs))
             return
     if reference is None:
         return
@@ -190,12 +192,10 @@ def _apply_image(built: Built, raw: Mapping[str, str]) -> None:
     if upload_type != "image":
         built.warnings.append(f"{source} is given but upload_type is {upload_type}: image_info is sent, and "
                               "CloudBase builds from the upload_type's source")
-    if ref.server_addr is None:
-        built.warnings.append(f"image {ref.image_url} names no registry host; CloudBase pulls "
-                              "from the registry in the reference, e.g. ccr.ccs.tencentyun.com/ns/app")
-    if ref.tag is None and ref.digest is None:
-        built.warnings.append(f"image {ref.image_url} has no tag or digest; pin one (image_tag) so a "
-                              "rollout is repeatable")
+    unpullable = _unpullable(ref)
+    if unpullable:
+        built.problems.append(Problem(source if source == "image" else "image_info.image_url", unpullable))
+        return
     info = built.body.get("image_info")
     if info is not None and not isinstance(info, dict):
         return  # not an object: leave it for the schema to report, naming where it came from
@@ -203,6 +203,18 @@ def _apply_image(built: Built, raw: Mapping[str, str]) -> None:
     base.pop("tag_name", None)
     built.body["image_info"] = {**base, **ref.image_info()}
     built.sources.setdefault("image_info", "image")  # other keys keep the name of where they came from
+
+
+def _unpullable(ref: image.ImageRef) -> Message | None:
+    """CloudBase pulls exactly the reference it is sent: without a registry host there is nothing to pull
+    from, and without a tag or digest a rollout is not repeatable."""
+    missing = [what for what, absent in (("no registry host", ref.server_addr is None),
+                                         ("no tag or digest", ref.tag is None and ref.digest is None)) if absent]
+    if not missing:
+        return None
+    tag = ("; add one with ", Input("image_tag")) if ref.tag is None and ref.digest is None else ()
+    return (f"{json.dumps(ref.image_url)} has {' and '.join(missing)}; CloudBase pulls exactly this reference: "
+            f"expected a full reference such as {image.EXAMPLE}", *tag)
 
 
 def prune(value: Any) -> Any:
@@ -220,16 +232,28 @@ def _empty(value: Any) -> bool:
 
 
 def default_remark(env: Mapping[str, str]) -> str | None:
-    """repository@commit and the workflow run, so a console version leads back to its commit."""
-    repo, sha = env.get("GITHUB_REPOSITORY", ""), env.get("GITHUB_SHA", "")
-    if not repo:
-        return None
-    remark = f"{repo}@{sha[:7]}" if sha else repo
-    run_id = env.get("GITHUB_RUN_ID", "")
-    if run_id:
-        server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-        attempt = env.get("GITHUB_RUN_ATTEMPT", "")
-        remark += f" run {server}/{repo}/actions/runs/{run_id}"
-        if attempt and attempt != "1":
-            remark += f"/attempts/{attempt}"
-    return remark[:1024]
+    """project@commit and the CI run, so a console version leads back to its commit and its log:
+    from GitHub Actions, GitLab CI or Jenkins, by their own variables."""
+    for project, commit, run_url in (_github(env), _gitlab(env), _jenkins(env)):
+        if project:
+            remark = f"{project}@{commit}" if commit else project
+            return (remark + (f" run {run_url}" if run_url else ""))[:1024]
+    return None
+
+
+def _github(env: Mapping[str, str]) -> tuple[str, str, str]:
+    repo, run_id = env.get("GITHUB_REPOSITORY", ""), env.get("GITHUB_RUN_ID", "")
+    if not (repo and run_id):
+        return repo, env.get("GITHUB_SHA", "")[:7], ""
+    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    attempt = env.get("GITHUB_RUN_ATTEMPT", "")
+    again = f"/attempts/{attempt}" if attempt and attempt != "1" else ""
+    return repo, env.get("GITHUB_SHA", "")[:7], f"{server}/{repo}/actions/runs/{run_id}{again}"
+
+
+def _gitlab(env: Mapping[str, str]) -> tuple[str, str, str]:
+    return env.get("CI_PROJECT_PATH", ""), env.get("CI_COMMIT_SHORT_SHA", ""), env.get("CI_PIPELINE_URL", "")
+
+
+def _jenkins(env: Mapping[str, str]) -> tuple[str, str, str]:
+    return env.get("JOB_NAME", ""), env.get("GIT_COMMIT", "")[:7], env.get("BUILD_URL", "")

@@ -2,6 +2,8 @@
 
 The file comes from the repository, so from any pull request: git stores symlinks, and one to
 /dev/zero, a FIFO or a huge sparse file must end in a problem, not a hang or a MemoryError.
+`read_text` is that reader for any workspace file input (targets_file too), each with its own
+byte limit and the words it says with a refusal.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from cloudbase_rollout.errors import Problem
 from cloudbase_rollout.jsontext import loads
+from cloudbase_rollout.words import Input
 
 MAX_REQUEST_FILE = 1 << 20
 #: What request_file accepts, said with every refusal.
@@ -30,18 +33,13 @@ _NOT_REGULAR = (
 
 def read(name: str, workspace: Path, problems: list[Problem]) -> dict[str, Any]:
     """The body in request_file; each problem joins `problems` and gives {}."""
-    path = Path(name.strip())
-    path = path if path.is_absolute() else workspace / path
-    label = f"request_file {name.strip()}"
+    path = workspace_path(name, workspace)
+    text = read_text(name, workspace, problems)
+    if text is None:
+        return {}
     try:
-        data = loads(_request_file_text(path, workspace))
-    except FileNotFoundError:
-        problems.append(Problem("request_file", f"{path} does not exist; expected {REQUEST_FILE_ACCEPTS}"))
-        return {}
-    except _Refused as error:
-        problems.append(Problem("request_file", f"{_describe(path)} {error}; expected {REQUEST_FILE_ACCEPTS}"))
-        return {}
-    except (OSError, ValueError) as error:
+        data = loads(text)
+    except ValueError as error:
         problems.append(Problem("request_file", f"{path} cannot be read as JSON: {error}"))
         return {}
     if not isinstance(data, dict):
@@ -49,17 +47,43 @@ def read(name: str, workspace: Path, problems: list[Problem]) -> dict[str, Any]:
         problems.append(Problem("request_file", f"{path} holds {kind}; expected a JSON object (a request body)"))
         return {}
     if "access_token" in data:
-        problems.append(Problem(label, "must not hold access_token; pass the token as the "
-                                      "access_token input, from a secret"))
+        problems.append(Problem(f"request_file {name.strip()}", (
+            "must not hold access_token; pass the token as the ", Input("access_token"), " input, from a secret")))
         data.pop("access_token")
     return data
 
 
+def workspace_path(name: str, workspace: Path) -> Path:
+    """Where a file input points: a relative name is in the workspace."""
+    path = Path(name.strip())
+    return path if path.is_absolute() else workspace / path
+
+
+def read_text(name: str, workspace: Path, problems: list[Problem], *, label: str = "request_file",
+              limit: int = MAX_REQUEST_FILE, accepts: str = REQUEST_FILE_ACCEPTS) -> str | None:
+    """The UTF-8 text of the workspace file `name`, at most `limit` bytes; None when it cannot be
+    read, its problem (named `label`, saying `accepts`) joining `problems`.
+
+    One reader for every file input, so each gets the same refusals (symlinks out of the
+    workspace, FIFOs, devices, huge files) and only its own limit and words differ.
+    """
+    path = workspace_path(name, workspace)
+    try:
+        return _file_text(path, workspace, limit)
+    except FileNotFoundError:
+        problems.append(Problem(label, f"{path} does not exist; expected {accepts}"))
+    except _Refused as error:
+        problems.append(Problem(label, f"{_describe(path)} {error}; expected {accepts}"))
+    except OSError as error:
+        problems.append(Problem(label, f"{path} cannot be read: {error}"))
+    return None
+
+
 class _Refused(Exception):
-    """request_file is not something to read: its message says what it is instead."""
+    """The file is not something to read: its message says what it is instead."""
 
 
-def _request_file_text(path: Path, workspace: Path) -> str:
+def _file_text(path: Path, workspace: Path, limit: int) -> str:
     """The file's text, read with a hard cap whatever the file claims to be.
 
     The file comes from the repository, so from any pull request: git stores symlinks, and one
@@ -70,16 +94,24 @@ def _request_file_text(path: Path, workspace: Path) -> str:
     fd = os.open(path, _OPEN_FLAGS)
     try:
         _require_regular(os.fstat(fd).st_mode)  # the path may have been swapped since the stat
-        raw = _read_at_most(fd, MAX_REQUEST_FILE + 1)
+        raw = _read_at_most(fd, limit + 1)
     finally:
         os.close(fd)
-    if len(raw) > MAX_REQUEST_FILE:
-        raise _Refused("is larger than 1 MiB")
+    if len(raw) > limit:
+        raise _Refused(f"is larger than {size_text(limit)}")
     try:
         return raw.decode("utf-8-sig")  # a byte order mark is allowed (RFC 8259 lets parsers ignore it)
     except UnicodeDecodeError as error:  # its positions count from after a byte order mark
         offset = len(raw) - len(error.object) + error.start
         raise _Refused(f"is not UTF-8 text (byte 0x{raw[offset]:02x} at offset {offset})") from None
+
+
+def size_text(limit: int) -> str:
+    """A byte limit as people say it: 1 MiB, 8 MiB, 512 KiB, 100 bytes."""
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
+        if limit >= 1 << shift and limit % (1 << shift) == 0:
+            return f"{limit >> shift} {unit}"
+    return f"{limit} bytes"
 
 
 def _read_at_most(fd: int, limit: int) -> bytes:

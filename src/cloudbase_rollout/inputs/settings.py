@@ -9,13 +9,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from cloudbase_rollout.errors import Problem
 from cloudbase_rollout.vocabulary import schemas
 from cloudbase_rollout.wechat.api import CallSettings
 from cloudbase_rollout.wechat.transport import is_loopback
+from cloudbase_rollout.words import Command, Input
+
+if TYPE_CHECKING:
+    from cloudbase_rollout.inputs.waves import Size
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,8 @@ def lifecycle(raw: Mapping[str, str]) -> tuple[Lifecycle | None, list[Problem]]:
     timeout, interval = (_checked(problems, name, merged[name], _seconds(name))
                          for name in ("wait_timeout_seconds", "wait_interval_seconds"))
     if command == "status" and promote:
-        problems.append(Problem("promote", "does not go with command status (it only reads); use command "
-                                "release to promote a version"))
+        problems.append(Problem("promote", ("does not go with ", Command("status"), " (it only reads); use ",
+                                            Command("release"), " to promote a version")))
     if command is None or wait is None or promote is None or timeout is None or interval is None:
         return None, problems
     implied = promote and command == "rollout"
@@ -123,18 +127,49 @@ def _command(text: str) -> str:
     return word
 
 
-def _seconds(name: str) -> Callable[[str], int]:
-    """Whole seconds within the schema's minimum and maximum for the input."""
+def _seconds(name: str, what: str = "whole seconds") -> Callable[[str], int]:
+    """Whole seconds (or another whole `what`) within the schema's minimum and maximum for the input."""
     node = schemas.options_schema()["properties"][name]
     low, high = int(node["minimum"]), int(node["maximum"])
 
     def parse(text: str) -> int:
         text = text.strip()
         if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-            raise ValueError(f"{text!r} is not accepted; expected whole seconds from {low} to {high}")
+            raise ValueError(f"{text!r} is not accepted; expected {what} from {low} to {high}")
         return int(text)
 
     return parse
+
+
+#: Inputs of a fleet (with targets, or services): how many units at once, in which waves, how many may fail.
+FLEET_INPUTS = ("waves", "max_parallel", "max_failures", "bake_seconds", "skip_current")
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    waves: tuple[Size, ...]  #: as written; () is one wave (see inputs/waves.py)
+    max_parallel: int
+    max_failures: Size
+    bake_seconds: int
+    skip_current: bool
+
+
+def fleet_options(raw: Mapping[str, str]) -> tuple[FleetOptions | None, list[Problem]]:
+    """The fleet's inputs, each read by its type in the schema (as the wait's are), every problem at once."""
+    # Imported here, not at the top: only a fleet reads waves (docs/performance.md, process cost).
+    from cloudbase_rollout.inputs.waves import parse_budget, parse_waves
+
+    merged = {**defaults(), **raw}
+    problems: list[Problem] = []
+    sizes = _checked(problems, "waves", merged.get("waves", ""), parse_waves)
+    parallel = _checked(problems, "max_parallel", merged["max_parallel"], _seconds("max_parallel", "an integer"))
+    # No default in action.yml (report must tell "not given" from "0"); a rollout's budget is 0 unless given.
+    budget = _checked(problems, "max_failures", merged.get("max_failures") or "0", parse_budget)
+    bake = _checked(problems, "bake_seconds", merged["bake_seconds"], _seconds("bake_seconds"))
+    skip = _checked(problems, "skip_current", merged["skip_current"], parse_bool)
+    if sizes is None or parallel is None or budget is None or bake is None or skip is None:
+        return None, problems
+    return FleetOptions(sizes, parallel, budget, bake, skip), problems
 
 
 def call_settings(raw: Mapping[str, str]) -> tuple[CallSettings | None, list[Problem]]:
@@ -147,19 +182,33 @@ def call_settings(raw: Mapping[str, str]) -> tuple[CallSettings | None, list[Pro
     dry_run = _checked(problems, "dry_run", merged["dry_run"], parse_bool)
     mint = _mint_credentials(raw, problems)
     token = raw.get("access_token", "").strip() or None
-    for name in ("access_token", *MINT_INPUTS):
-        value = raw.get(name, "").strip()
-        if value and not all("!" <= c <= "~" for c in value):
-            # Never echo the value: it is (usually) a secret.
-            problems.append(Problem(name, "holds a space, line break, control or non-ASCII character; expected the "
-                                    "value exactly as WeChat issued it (printable ASCII; the value is not shown)"))
+    problems += credential_problems(raw)
     if not token and not mint and dry_run is False:
-        problems.append(Problem("access_token", "is required: the component_access_token, from a "
-                                "secret (or give component_appid, component_appsecret and "
-                                "component_verify_ticket to mint one)"))
+        problems.append(Problem("access_token", (
+            "is required: the component_access_token, from a secret (or give ", Input("component_appid"), ", ",
+            Input("component_appsecret"), " and ", Input("component_verify_ticket"), " to mint one)")))
     if problems or base is None or timeout is None or attempts is None or dry_run is None:
         return None, problems
     return CallSettings(base, timeout, attempts, dry_run, token, mint), []
+
+
+#: Real component_access_tokens have over 100 characters, appsecrets 32: a shorter secret was cut when pasted.
+MIN_SECRET = 16
+
+
+def credential_problems(raw: Mapping[str, str]) -> list[Problem]:
+    """Credentials as WeChat issued them. Never echo a value: it is (usually) a secret."""
+    problems = []
+    for name in ("access_token", *MINT_INPUTS):
+        value = raw.get(name, "").strip()
+        if value and not all("!" <= c <= "~" for c in value):
+            problems.append(Problem(name, "holds a space, line break, control or non-ASCII character; expected the "
+                                    "value exactly as WeChat issued it (printable ASCII; the value is not shown)"))
+        elif value and name in SECRET_INPUTS and len(value) < MIN_SECRET:
+            problems.append(Problem(name, f"looks truncated: it is shorter than {MIN_SECRET} characters, and a real "
+                                    "one is longer (a component_access_token has over 100, a component_appsecret "
+                                    "32); give the whole value (the value is not shown)"))
+    return problems
 
 
 def _mint_credentials(raw: Mapping[str, str], problems: list[Problem]) -> tuple[str, str, str] | None:
@@ -168,7 +217,8 @@ def _mint_credentials(raw: Mapping[str, str], problems: list[Problem]) -> tuple[
         return None
     missing = [name for name in MINT_INPUTS if name not in given]
     for name in missing:
-        problems.append(Problem(name, f"is required with {', '.join(given)} to mint a token"))
+        named: list[str | Input] = [Input(given[0]), *(part for other in given[1:] for part in (", ", Input(other)))]
+        problems.append(Problem(name, ("is required with ", *named, " to mint a token")))
     if missing:
         return None
     appid, secret, ticket = (raw[name].strip() for name in MINT_INPUTS)

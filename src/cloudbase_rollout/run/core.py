@@ -13,14 +13,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from cloudbase_rollout.errors import Cancelled, LifecycleError, RolloutError, WaitKind, cancelled_text
 from cloudbase_rollout.inputs.plan import Plan, Target
-from cloudbase_rollout.run import waiting
 from cloudbase_rollout.vocabulary.statuses import FAILED, HEALTHY, classify
 from cloudbase_rollout.wechat import cloudrun
 from cloudbase_rollout.wechat.api import WeChat
 from cloudbase_rollout.wechat.cloudrun import Version
+
+if TYPE_CHECKING:
+    from cloudbase_rollout.run import waiting
 
 #: At most this many services in flight (Tencent documents 1000 requests/s for the API).
 MAX_PARALLEL = 20
@@ -53,7 +56,8 @@ class Context:
     say: Callable[[str], None]
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    #: `start` before a service's first call (for a rollout: the roll-update), `accepted` after it.
+    #: `start` before a service's first call (for a rollout: the roll-update), `accepted` after it;
+    #: `unsettled` when the version read before a rollout is moving or failed.
     on_event: Callable[[str, Result], None] = lambda _event, _r: None
 
 
@@ -113,6 +117,8 @@ def _preflight(ctx: Context, r: Result) -> None:
     r.before = _read(ctx, r)
     r.status = r.before.status
     _say(ctx, r)(f"version {r.version_name} is {r.status or '(empty)'} before the rollout")
+    if classify(r.status) != HEALTHY:
+        ctx.on_event("unsettled", r)  # a warning: known before the rollout, so said before it
     r.phase = "pending"
 
 
@@ -165,6 +171,8 @@ def _rollout(ctx: Context, r: Result) -> None:
 
 
 def _wait(ctx: Context, r: Result, before: Version | None, first: Version | None = None) -> waiting.Waited:
+    from cloudbase_rollout.run import waiting  # here: only a rollout with wait needs it (docs/performance.md)
+
     t = r.target
     version = r.version_name or t.version_name
     watch = waiting.Watch(lambda: _read_for_wait(ctx, r, version, before), ctx.plan.timeout, ctx.plan.interval,

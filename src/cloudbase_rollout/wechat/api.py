@@ -14,7 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cloudbase_rollout import API_PATH, RELEASE_PATH, TOKEN_PATH, VERSION_DETAIL_PATH, VERSION_LIST_PATH
+from cloudbase_rollout import (
+    API_PATH,
+    BATCH_ENV_ID_PATH,
+    CLOUDRUN_ENVS_PATH,
+    RELEASE_PATH,
+    TOKEN_PATH,
+    VERSION_DETAIL_PATH,
+    VERSION_LIST_PATH,
+)
 from cloudbase_rollout.errors import ApiError, Effect, RolloutError, TransportError
 from cloudbase_rollout.redact import Redactor
 from cloudbase_rollout.vocabulary.errcodes import API_ERRORS, ROLL_UPDATE_ERRORS, TOKEN_ERRORS, ErrorCode, describe
@@ -49,6 +57,9 @@ ROLL_UPDATE = Endpoint("updateCloudbaseServiceVersion", API_PATH, "response", Fa
 RELEASE = Endpoint("releaseCloudbaseServiceVersion", RELEASE_PATH, "release.reply", False, "release", API_ERRORS)
 VERSION_LIST = Endpoint("getcsversionlist", VERSION_LIST_PATH, "versionlist.reply", True, "read", API_ERRORS)
 VERSION_DETAIL = Endpoint("getcsversiondetail", VERSION_DETAIL_PATH, "versiondetail.reply", True, "read", API_ERRORS)
+#: Finding a fleet (docs/spec/FLEET.md sections 1, 2): reads, so safe to repeat.
+CLOUDRUN_ENVS = Endpoint("getWxCloudBaseRunEnvs", CLOUDRUN_ENVS_PATH, "cloudrunenvs.reply", True, "read", API_ERRORS)
+BATCH_ENV_ID = Endpoint("getShareCloudbaseEnv", BATCH_ENV_ID_PATH, "batchgetenvid.reply", True, "read", API_ERRORS)
 TOKEN = Endpoint("api_component_token", TOKEN_PATH, None, False, "token", TOKEN_ERRORS)
 TITLES = {"rollout": "updateCloudbaseServiceVersion failed", "token": "Minting a component_access_token failed"}
 EXPIRED_AGAIN = ("WeChat refused the component_access_token minted just now as expired too, so the step stops "

@@ -24,6 +24,7 @@ import requests
 from cloudbase_rollout import __version__
 from cloudbase_rollout.errors import Cancelled, TransportError
 from cloudbase_rollout.redact import Redactor, neutralize
+from cloudbase_rollout.words import Input
 
 MAX_REPLY_BYTES = 1 << 20
 #: How long past timeout_seconds an attempt may take before it is abandoned.
@@ -82,8 +83,9 @@ class Transport:
             raise
         if not finished:
             _shutdown(box.get("response"))
-            raise TransportError(f"timed out: no complete reply from {self.base_url} within timeout_seconds "
-                                 f"({self.timeout:g} s); stopped waiting", kind="timed_out")
+            raise TransportError((f"timed out: no complete reply from {self.base_url} within ",
+                                  Input("timeout_seconds"), f" ({self.timeout:g} s); stopped waiting"),
+                                 kind="timed_out")
         if "error" in box:
             error: BaseException = box["error"]
             raise error
