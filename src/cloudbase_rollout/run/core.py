@@ -171,7 +171,8 @@ def _rollout(ctx: Context, r: Result) -> None:
 
 
 def _wait(ctx: Context, r: Result, before: Version | None, first: Version | None = None) -> waiting.Waited:
-    from cloudbase_rollout.run import waiting  # here: only a rollout with wait needs it (docs/performance.md)
+    # Imported here, not at the top: only a wait (rollout, release or status) needs it (docs/performance.md).
+    from cloudbase_rollout.run import waiting
 
     t = r.target
     version = r.version_name or t.version_name
