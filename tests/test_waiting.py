@@ -154,3 +154,21 @@ def test_the_minute_quota_pauses_a_minute_before_the_next_read() -> None:
                            timeout=600)
     assert result.outcome == "healthy"
     assert clock.sleeps == [5, 60]
+
+
+def test_the_same_wait_runs_under_the_scheduler_for_many_versions_at_once() -> None:
+    """The program `wait` drives on one thread, the scheduler drives for hundreds with no thread each."""
+    from cloudbase_rollout.run.scheduler import Scheduler
+    from cloudbase_rollout.run.waiting import watching
+
+    clock = Clock()
+    scheduler = Scheduler(4, clock, clock.sleep)
+    results: list[Waited] = []
+    for n in range(300):
+        read = reads(*[v("deploying")] * (1 + n % 3), v("normal", "2026-11-01 10:05:00"))
+        watch = Watch(read, 60, 5, clock, clock.sleep, lambda _line: None, BEFORE, "Run-1")
+        scheduler.spawn(watching(watch), lambda task: results.append(task.result))
+    scheduler.run()
+    assert len(results) == 300 and {r.outcome for r in results} == {"healthy"}
+    assert clock.now - 1000 == 15, "the slowest version's wait, not the sum"
+    assert scheduler.threads <= 4

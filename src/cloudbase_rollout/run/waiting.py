@@ -8,10 +8,12 @@ ours. Without that evidence it is the old state, not success.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from typing import Any
 
 from cloudbase_rollout.errors import ApiError, RolloutError
+from cloudbase_rollout.run.scheduler import Call, Sleep, Step
 from cloudbase_rollout.vocabulary.statuses import FAILED, HEALTHY, classify
 from cloudbase_rollout.wechat import retry
 from cloudbase_rollout.wechat.cloudrun import Version
@@ -59,7 +61,32 @@ class _Seen:
 
 
 def wait(watch: Watch) -> Waited:
-    """Poll every `interval` until the version settles or `timeout` passes.
+    """Poll every `interval` until the version settles or `timeout` passes, on this thread.
+
+    The synchronous driver of `watching`: calls run here, sleeps are `watch.sleep`. The
+    scheduler (run/scheduler.py) drives the same program for many units with no thread each.
+    """
+    program = watching(watch)
+    value: Any = None
+    error: RolloutError | None = None
+    while True:
+        try:
+            step = program.throw(error) if error is not None else program.send(value)
+        except StopIteration as stop:
+            waited: Waited = stop.value
+            return waited
+        value, error = None, None
+        if isinstance(step, Sleep):
+            watch.sleep(step.seconds)
+            continue
+        try:
+            value = step.fn()
+        except RolloutError as failed:
+            error = failed
+
+
+def watching(watch: Watch) -> Generator[Step, Any, Waited]:
+    """The wait as a program of steps: `Call(watch.read)` for each read, `Sleep` between them.
 
     A read error that retrying can cure (busy, minute quota, 429/503, a lost
     connection) does not end the wait; any other ends it as `unwatchable`, with
@@ -70,9 +97,12 @@ def wait(watch: Watch) -> Waited:
     deadline = seen.start + watch.timeout
     if watch.first is not None:  # a settled first read never gets here: the caller had its answer
         _observe(watch, seen, watch.first)
-        watch.sleep(min(watch.interval, watch.timeout))
+        yield Sleep(min(watch.interval, watch.timeout))
     while True:
-        outcome = _poll(watch, seen)
+        try:
+            outcome = _judge(watch, seen, (yield Call(watch.read)))
+        except RolloutError as error:
+            outcome = _trouble(watch, seen, error)
         now = watch.clock()
         if outcome is not None:
             return Waited(outcome, seen.status, now - seen.start, seen.timeline, seen.error)
@@ -81,24 +111,24 @@ def wait(watch: Watch) -> Waited:
         if now - seen.last_line >= HEARTBEAT:
             watch.say(f"still {seen.status or 'unknown'} after {now - seen.start:.0f} s")
             seen.last_line = now
-        watch.sleep(min(seen.pause or watch.interval, deadline - now))
+        yield Sleep(min(seen.pause or watch.interval, deadline - now))
         seen.pause = None
 
 
-def _poll(watch: Watch, seen: _Seen) -> str | None:
-    """One read: the outcome when the version settled, else None."""
-    try:
-        version = watch.read()
-    except RolloutError as error:
-        if not retry.retryable(error, safe=True):
-            seen.error = error
-            return "unwatchable"
-        if isinstance(error, ApiError) and error.errcode == retry.MINUTE_QUOTA:
-            seen.pause = max(watch.interval, MINUTE)  # "retry next minute" (docs/spec/NEIGHBOURS.md section 6)
-        if error.short() != seen.last_error:  # once per kind of trouble, not once per poll
-            watch.say(f"reading the status failed ({error.short()}); still waiting")
-            seen.last_error = error.short()
-        return None
+def _trouble(watch: Watch, seen: _Seen, error: RolloutError) -> str | None:
+    """A read failed: `unwatchable` when retrying cannot cure it, else None (said once per kind)."""
+    if not retry.retryable(error, safe=True):
+        seen.error = error
+        return "unwatchable"
+    if isinstance(error, ApiError) and error.errcode == retry.MINUTE_QUOTA:
+        seen.pause = max(watch.interval, MINUTE)  # "retry next minute" (docs/spec/NEIGHBOURS.md section 6)
+    if error.short() != seen.last_error:  # once per kind of trouble, not once per poll
+        watch.say(f"reading the status failed ({error.short()}); still waiting")
+        seen.last_error = error.short()
+    return None
+
+
+def _judge(watch: Watch, seen: _Seen, version: Version) -> str | None:
     seen.last_error = None
     return _observe(watch, seen, version)
 
