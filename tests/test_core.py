@@ -25,6 +25,7 @@ from cloudbase_rollout.errors import MAY_HAVE_STARTED, Cancelled, LifecycleError
 from cloudbase_rollout.inputs import plan
 from cloudbase_rollout.redact import Redactor
 from cloudbase_rollout.run import core
+from cloudbase_rollout.run.scheduler import Call, Program
 from cloudbase_rollout.wechat.api import WeChat
 from tests.conftest import TOKEN
 from tests.loopback import Received, Reply, RoutedServer, ScriptedServer, err, ok
@@ -408,10 +409,11 @@ def cancel_handlers() -> Iterator[None]:
 
 
 def main_thread_joins() -> bool:
-    """Whether the main thread waits in Thread.join (all threads started): where a cancel usually lands."""
+    """Whether the main thread waits in the scheduler's loop for calls (all units started): where a cancel
+    usually lands."""
     frame = sys._current_frames().get(threading.main_thread().ident or 0)
     while frame is not None:
-        if frame.f_code.co_name == "join":
+        if frame.f_code.co_name == "_collect":
             return True
         frame = frame.f_back
     return False
@@ -419,22 +421,26 @@ def main_thread_joins() -> bool:
 
 def cancel_during(the_plan: plan.Plan, setup: Callable[[core.Result], None],
                   joining: bool = True) -> tuple[Cancelled, float]:
-    """Run _parallel with a step that sets up its Result, then (once all have) sends SIGTERM and blocks.
+    """Run _parallel with a step that sets up its Result, then calls (once all have) what sends SIGTERM
+    and blocks.
 
-    With joining, the signal waits until the main thread joins; without, it is sent at once.
+    With joining, the signal waits until the main thread waits for the calls; without, it is sent at once.
     """
     results = [core.Result(t, version_name=t.version_name) for t in the_plan.targets]
     ready = threading.Barrier(len(results))
     hold = threading.Event()
 
-    def step(_ctx: core.Context, r: core.Result) -> None:
-        setup(r)
+    def block() -> None:  # on a pool thread, as every call runs
         if ready.wait(5) == 0:
             deadline = time.monotonic() + 5
             while joining and not main_thread_joins() and time.monotonic() < deadline:
                 time.sleep(0.01)
             os.kill(os.getpid(), signal.SIGTERM)
         hold.wait(10)
+
+    def step(_ctx: core.Context, r: core.Result) -> Program:
+        setup(r)
+        yield Call(block)
 
     clock = FakeClock()
     ctx = core.Context(the_plan, WeChat(the_plan.call, Redactor()), lambda _m: None, clock, clock.sleep)

@@ -1,22 +1,24 @@
 """Run a Plan: roll out, wait, release or read, for one service or many. The Action and the CLI both call `run`.
 
-Each service runs in its own worker thread (at most MAX_PARALLEL at once); the main
-thread only joins, so SIGTERM/SIGINT stop the step at once with an account of what
-had started. With `wait`, every service's version is read before any roll-update is
+Each service is a program of steps on one scheduler (run/scheduler.py): at most
+MAX_PARALLEL in progress, the calls on a small pool, a waiting service holding no
+thread. The main thread runs the loop, so SIGTERM/SIGINT stop the step at once with
+an account of what had started. With `wait`, every service's version is read before any roll-update is
 sent: a version that cannot be read fails the step before anything changes.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cloudbase_rollout.errors import Cancelled, LifecycleError, RolloutError, WaitKind, cancelled_text
 from cloudbase_rollout.inputs.plan import Plan, Target
+from cloudbase_rollout.run.scheduler import Call, Program, Scheduler, Step, Task
 from cloudbase_rollout.vocabulary.statuses import FAILED, HEALTHY, classify
 from cloudbase_rollout.wechat import cloudrun
 from cloudbase_rollout.wechat.api import WeChat
@@ -79,42 +81,47 @@ def run(ctx: Context) -> list[Result]:
     return results
 
 
-def _parallel(ctx: Context, results: Sequence[Result], step: Callable[[Context, Result], None]) -> None:
-    """Run step for each result in daemon threads; short joins keep the main thread responsive to signals."""
-    slots = threading.BoundedSemaphore(MAX_PARALLEL)
-    threads = [threading.Thread(target=_guarded, args=(ctx, r, step, slots), daemon=True) for r in results]
+def _parallel(ctx: Context, results: Sequence[Result], step: Callable[[Context, Result], Program]) -> None:
+    """Run step's program for each result on one scheduler: at most MAX_PARALLEL in progress, no thread each.
+
+    The main thread runs the scheduler's loop, so SIGTERM/SIGINT stop the step at once.
+    """
+    scheduler = Scheduler(MAX_PARALLEL, ctx.clock, ctx.sleep)
+    pending = deque(results)
+
+    def start_next(_done: Task | None = None) -> None:
+        if pending:
+            r = pending.popleft()
+            scheduler.spawn(_guarded(ctx, r, step), start_next)
+
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
+        for _ in range(min(MAX_PARALLEL, len(results))):
+            start_next()
+        scheduler.run()
     except Cancelled as cancelled:
         states = [(r.target.id, r.phase, r.run_id, r.promoted) for r in results]
         detail, may = cancelled_text(ctx.plan.call.api_base_url, states)
         raise Cancelled(cancelled.signum, detail, may_have_started=may) from None
 
 
-def _guarded(ctx: Context, r: Result, step: Callable[[Context, Result], None],
-             slots: threading.BoundedSemaphore) -> None:
-    with slots:
-        try:
-            step(ctx, r)
-        except RolloutError as error:
-            r.error = error
-        except Exception as error:  # a bug in one thread must still fail the step, not vanish
-            r.error = RolloutError(f"internal error: {type(error).__name__}: {error}")
-        finally:
-            r.phase = "done"
+def _guarded(ctx: Context, r: Result, step: Callable[[Context, Result], Program]) -> Program:
+    try:
+        yield from step(ctx, r)
+    except RolloutError as error:
+        r.error = error
+    except Exception as error:  # a bug in one unit must still fail the step, not vanish
+        r.error = RolloutError(f"internal error: {type(error).__name__}: {error}")
+    finally:
+        r.phase = "done"
 
 
 def _say(ctx: Context, r: Result) -> Callable[[str], None]:
     return lambda message: ctx.say(f"{r.target.id}: {message}")
 
 
-def _preflight(ctx: Context, r: Result) -> None:
+def _preflight(ctx: Context, r: Result) -> Program:
     """Read the version before anything changes: its state is the 'before' of the evidence rule."""
-    r.before = _read(ctx, r)
+    r.before = yield Call(lambda: _read(ctx, r))
     r.status = r.before.status
     _say(ctx, r)(f"version {r.version_name} is {r.status or '(empty)'} before the rollout")
     if classify(r.status) != HEALTHY:
@@ -152,25 +159,27 @@ def _known(ctx: Context, t: Target) -> tuple[str, ...]:
         return ()
 
 
-def _rollout(ctx: Context, r: Result) -> None:
+def _rollout(ctx: Context, r: Result) -> Program:
     t = r.target
-    assert t.body is not None
+    body = t.body
+    assert body is not None
     ctx.on_event("start", r)
     r.phase = "calling"
-    reply = cloudrun.roll_update(ctx.api, t.body)
+    reply = yield Call(lambda: cloudrun.roll_update(ctx.api, body))
     r.run_id, r.result, r.errmsg, r.attempts = reply.run_id, reply.result, reply.errmsg, reply.attempts
     ctx.on_event("accepted", r)
     if not t.wait:
         return
     r.phase = "waiting"
-    outcome = _wait(ctx, r, r.before)
+    outcome = yield from _wait(ctx, r, r.before)
     if outcome.outcome != HEALTHY:
         raise _unsettled(ctx, r, outcome.outcome)
     if t.promote:
-        _release(ctx, r)
+        yield from _release(ctx, r)
 
 
-def _wait(ctx: Context, r: Result, before: Version | None, first: Version | None = None) -> waiting.Waited:
+def _wait(ctx: Context, r: Result, before: Version | None,
+          first: Version | None = None) -> Generator[Step, Any, waiting.Waited]:
     # Imported here, not at the top: only a wait (rollout, release or status) needs it (docs/performance.md).
     from cloudbase_rollout.run import waiting
 
@@ -178,7 +187,7 @@ def _wait(ctx: Context, r: Result, before: Version | None, first: Version | None
     version = r.version_name or t.version_name
     watch = waiting.Watch(lambda: _read_for_wait(ctx, r, version, before), ctx.plan.timeout, ctx.plan.interval,
                           ctx.clock, ctx.sleep, _say(ctx, r), before, r.run_id, first)
-    outcome = waiting.wait(watch)
+    outcome = yield from waiting.watching(watch)
     r.status = outcome.status or r.status
     r.waited, r.timeline = outcome.seconds, outcome.timeline
     if outcome.error is not None:
@@ -211,11 +220,11 @@ def _unsettled(ctx: Context, r: Result, outcome: str) -> LifecycleError:
                           command=ctx.plan.command, limit=ctx.plan.timeout)
 
 
-def _release(ctx: Context, r: Result) -> None:
+def _release(ctx: Context, r: Result) -> Program:
     t = r.target
     version = r.version_name or t.version_name
     r.phase = "releasing"
-    word, order = cloudrun.release(ctx.api, t.env_id, t.server_name, version)
+    word, order = yield Call(lambda: cloudrun.release(ctx.api, t.env_id, t.server_name, version))
     if word != "success":
         raise LifecycleError("release_failed", t.server_name, version, word, r.run_id,
                              cause=RolloutError(f"result {word}"), command=ctx.plan.command)
@@ -223,37 +232,37 @@ def _release(ctx: Context, r: Result) -> None:
     _say(ctx, r)(f"released {version}: it takes all the traffic (release_order_id {order})")
 
 
-def _release_command(ctx: Context, r: Result) -> None:
+def _release_command(ctx: Context, r: Result) -> Program:
     """Promote an existing version: only a normal one (after waiting, with wait)."""
-    state = _settle(ctx, r)
+    state = yield from _settle(ctx, r)
     if state == "timeout":
         raise _unsettled(ctx, r, state)
     if state != HEALTHY:
         raise LifecycleError("refused", r.target.server_name, r.version_name or "", r.status,
                              waited=r.waited, command="release")
-    _release(ctx, r)
+    yield from _release(ctx, r)
 
 
-def _status_command(ctx: Context, r: Result) -> None:
+def _status_command(ctx: Context, r: Result) -> Program:
     """Read (and with wait, wait until settled); only a failed settle fails the step."""
-    state = _settle(ctx, r)
+    state = yield from _settle(ctx, r)
     if r.target.wait and state != HEALTHY:
         raise _unsettled(ctx, r, state)
 
 
-def _settle(ctx: Context, r: Result) -> str:
+def _settle(ctx: Context, r: Result) -> Generator[Step, Any, str]:
     ctx.on_event("start", r)
-    version = _read(ctx, r)
+    version = yield Call(lambda: _read(ctx, r))
     r.status = version.status
     _say(ctx, r)(f"version {r.version_name} is {r.status or '(empty)'}")
     state = classify(version.status)
     if r.target.wait and state not in (HEALTHY, FAILED):
         r.phase = "waiting"
-        state = _wait(ctx, r, None, version).outcome
+        state = (yield from _wait(ctx, r, None, version)).outcome
     return state
 
 
-STEPS: dict[str, Callable[[Context, Result], None]] = {
+STEPS: dict[str, Callable[[Context, Result], Program]] = {
     "rollout": _rollout, "release": _release_command, "status": _status_command,
 }
 
