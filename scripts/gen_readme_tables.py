@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Generate the README's inputs and outputs tables from action.yml.
+"""Generate the input and output tables of the documentation from action.yml.
 
-    scripts/gen_readme_tables.py           rewrite README.md between the markers
-    scripts/gen_readme_tables.py --check   exit 1 with a diff when README.md is out of date
+    scripts/gen_readme_tables.py           rewrite each table between its markers
+    scripts/gen_readme_tables.py --check   exit 1 with a diff when a table is out of date
 
-The tables go between `<!-- inputs:start -->` / `<!-- inputs:end -->` and
-`<!-- outputs:start -->` / `<!-- outputs:end -->`; everything outside the markers is left alone.
+Each table lives in one file (HOMES): the inputs table in docs/inputs.md, between
+`<!-- inputs:start -->` and `<!-- inputs:end -->`; the outputs table on the front page,
+README.md, between `<!-- outputs:start -->` and `<!-- outputs:end -->`. Everything outside the
+markers is left alone. A marker in a file that is not its table's home is refused, so a table
+left behind after a move cannot go stale unnoticed.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ MARKERS = ("inputs", "outputs")
 
 
 class TableError(Exception):
-    """action.yml or README.md is not in the shape this script expects."""
+    """action.yml, or the file a table lives in, is not in the shape this script expects."""
 
 
 def cell(value: object) -> str:
@@ -71,17 +74,45 @@ def outputs_table(action: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def render(readme: str, action: Mapping[str, Any]) -> str:
-    """README text with both tables replaced; raises TableError when a marker pair is missing."""
-    tables = {"inputs": inputs_table(action), "outputs": outputs_table(action)}
-    for marker in MARKERS:
-        start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-        if readme.count(start) != 1 or readme.count(end) != 1 or readme.index(start) > readme.index(end):
-            raise TableError(f"README.md needs exactly one {start} followed by one {end}")
-        head, rest = readme.split(start)
+#: Where each table lives, relative to the repository root.
+HOMES = {"inputs": Path("docs/inputs.md"), "outputs": Path("README.md")}
+
+
+def _markers(marker: str) -> tuple[str, str]:
+    return f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+
+
+def render(text: str, action: Mapping[str, Any], markers: Sequence[str] = MARKERS, name: str = "README.md") -> str:
+    """`text` with the tables of `markers` replaced; raises TableError when a marker pair is missing."""
+    tables = {"inputs": inputs_table, "outputs": outputs_table}
+    for marker in markers:
+        start, end = _markers(marker)
+        if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+            raise TableError(f"{name} needs exactly one {start} followed by one {end}")
+        head, rest = text.split(start)
         _, tail = rest.split(end)
-        readme = f"{head}{start}\n{tables[marker]}\n{end}{tail}"
-    return readme
+        text = f"{head}{start}\n{tables[marker](action)}\n{end}{tail}"
+    return text
+
+
+def homes(root: Path) -> dict[Path, tuple[str, ...]]:
+    """Each file under `root` that holds tables, and which."""
+    files: dict[Path, tuple[str, ...]] = {}
+    for marker in MARKERS:
+        path = root / HOMES[marker]
+        files[path] = (*files.get(path, ()), marker)
+    return files
+
+
+def render_file(path: Path, markers: Sequence[str], action: Mapping[str, Any], root: Path) -> tuple[str, str]:
+    """(current, wanted) text of one home; TableError when it holds another home's marker."""
+    name = str(path.relative_to(root))
+    current = path.read_text(encoding="utf-8")
+    for marker in MARKERS:
+        if marker not in markers and any(m in current for m in _markers(marker)):
+            raise TableError(f"{name} holds the {marker} markers, but the {marker} table lives in "
+                             f"{HOMES[marker]}: remove them from {name}")
+    return current, render(current, action, markers, name)
 
 
 def load_action(path: Path) -> Mapping[str, Any]:
@@ -93,32 +124,35 @@ def load_action(path: Path) -> Mapping[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 with a diff when README.md is out of date")
+    parser.add_argument("--check", action="store_true", help="exit 1 with a diff when a table is out of date")
     parser.add_argument("--action", type=Path, default=ROOT / "action.yml", help="default: action.yml")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md", help="default: README.md")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="the tree holding " + " and ".join(sorted({str(p) for p in HOMES.values()})) +
+                        " (default: the repository)")
     args = parser.parse_args(argv)
     try:
-        current = args.readme.read_text(encoding="utf-8")
-        wanted = render(current, load_action(args.action))
+        action = load_action(args.action)
+        texts = {path: render_file(path, markers, action, args.root) for path, markers in homes(args.root).items()}
     except (OSError, yaml.YAMLError, TableError) as error:
         print(f"gen_readme_tables: {error}", file=sys.stderr)
         return 2
-    if current == wanted:
-        return 0
+    stale = {path: pair for path, pair in texts.items() if pair[0] != pair[1]}
     if args.check:
-        diff = difflib.unified_diff(
-            current.splitlines(keepends=True), wanted.splitlines(keepends=True),
-            fromfile=f"{args.readme} (current)", tofile=f"{args.readme} (from {args.action.name})",
-        )
-        try:
-            sys.stdout.writelines(diff)
-            sys.stdout.flush()
-        except BrokenPipeError:  # e.g. piped into head
-            pass
-        print(f"{args.readme} is out of date with {args.action}: run scripts/gen_readme_tables.py", file=sys.stderr)
-        return 1
-    args.readme.write_text(wanted, encoding="utf-8")
-    print(f"gen_readme_tables: updated {args.readme}", file=sys.stderr)
+        for path, (current, wanted) in stale.items():
+            diff = difflib.unified_diff(
+                current.splitlines(keepends=True), wanted.splitlines(keepends=True),
+                fromfile=f"{path} (current)", tofile=f"{path} (from {args.action.name})",
+            )
+            try:
+                sys.stdout.writelines(diff)
+                sys.stdout.flush()
+            except BrokenPipeError:  # e.g. piped into head
+                pass
+            print(f"{path} is out of date with {args.action}: run scripts/gen_readme_tables.py", file=sys.stderr)
+        return 1 if stale else 0
+    for path, (_, wanted) in stale.items():
+        path.write_text(wanted, encoding="utf-8")
+        print(f"gen_readme_tables: updated {path}", file=sys.stderr)
     return 0
 
 

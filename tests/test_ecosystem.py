@@ -3,6 +3,7 @@ workflows, the examples and their request files."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from pathlib import Path
@@ -92,7 +93,11 @@ def test_example_uses_the_published_action_with_the_token_secret(path: Path) -> 
     ours = [s for s in _steps(_load(path)) if _ours(s)]
     assert ours, f"{_rel(path)} never uses {THIS_ACTION.pattern}"
     for step in ours:
-        assert step["with"]["access_token"] == "${{ secrets.COMPONENT_ACCESS_TOKEN }}"
+        if step["with"].get("command") == "report":
+            # It calls no API: the job that merges the shards holds no secret.
+            assert not {"access_token", "component_appsecret", "component_verify_ticket"} & set(step["with"])
+        else:
+            assert step["with"]["access_token"] == "${{ secrets.COMPONENT_ACCESS_TOKEN }}"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS + EXAMPLES, ids=_rel)
@@ -109,7 +114,14 @@ def test_third_party_actions_are_pinned_to_commits_with_the_tag_in_a_comment(pat
 def test_example_set_is_complete() -> None:
     names = {p.name for p in EXAMPLES}
     assert {"deploy-on-push.yml", "deploy-on-release.yml", "pr-preview.yml", "monorepo-matrix.yml",
-            "canary.yml"} <= names
+            "canary.yml", "fleet.yml", "fleet-matrix.yml"} <= names
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=_rel)
+def test_checkouts_leave_no_credentials(path: Path) -> None:
+    for step in _steps(_load(path)):
+        if str(step.get("uses", "")).startswith("actions/checkout@"):
+            assert step.get("with", {}).get("persist-credentials") is False, f"{_rel(path)}: {step}"
 
 
 def test_release_example_takes_the_image_tag_from_the_git_tag() -> None:
@@ -162,3 +174,92 @@ def test_example_request_file_is_a_valid_rollout(path: Path, capsys: pytest.Capt
     body = json.loads(path.read_text(encoding="utf-8"))
     assert body["server_name"] == path.stem
     assert "image_info" not in body, "the image comes from the step, not the file"
+
+
+# -- fleets (issues 12 and 13) -----------------------------------------------------------------------
+
+UPLOAD = "actions/upload-artifact@"
+DOWNLOAD = "actions/download-artifact@"
+
+
+def _uses(steps: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    return [s for s in steps if str(s.get("uses", "")).startswith(prefix)]
+
+
+def _true(value: object) -> bool:
+    return str(value).lower() == "true"
+
+
+def _upload_of(steps: list[dict[str, Any]], results_file: str) -> dict[str, Any]:
+    """The upload step of that results file: runs whatever happened, and may replace a re-run's."""
+    (upload,) = [s for s in _uses(steps, UPLOAD) if s["with"]["path"] == results_file]
+    assert upload["if"] == "always()"
+    assert _true(upload["with"]["overwrite"]), "a re-run job uploads the same artifact name again"
+    return upload
+
+
+def test_fleet_example_rolls_a_targets_file_out_in_waves_with_a_budget() -> None:
+    workflow = _load(ROOT / "examples" / "fleet.yml")
+    (job,) = workflow["jobs"].values()
+    (step,) = [s for s in job["steps"] if _ours(s)]
+    given = step["with"]
+    assert given["targets_file"] and "targets" not in given
+    assert given["waves"] == "1, 10%, 100%"
+    assert _true(given["wait"]) and _true(given["promote"]) and _true(given["skip_current"])
+    assert given["max_failures"] == "2%"
+    assert given["image_tag"] == "${{ github.sha }}", "skip_current wants an immutable tag"
+    assert not given["results_file"].startswith(("/", "$")), "a workspace path: the container and the upload agree"
+    _upload_of(job["steps"], given["results_file"])
+
+
+def test_fleet_example_targets_file_parses() -> None:
+    from cloudbase_rollout.inputs import targets
+
+    text = (ROOT / "examples" / "fleet" / "targets.txt").read_text(encoding="utf-8")
+    entries, problems = targets.parse(text, "targets_file", json_form=False)
+    assert not problems and len(entries) >= 2
+
+
+def test_fleet_matrix_example_plans_canaries_shards_and_reports() -> None:
+    workflow = _load(ROOT / "examples" / "fleet-matrix.yml")
+    jobs = workflow["jobs"]
+    assert {"plan", "canary", "rollout", "report"} <= set(jobs)
+
+    def ours(job: str) -> dict[str, Any]:
+        (step,) = [s for s in jobs[job]["steps"] if _ours(s)]
+        return dict(step["with"])
+
+    plan, canary, rollout, report = ours("plan"), ours("canary"), ours("rollout"), ours("report")
+    assert plan["command"] == "plan" and "shard" not in plan, "the plan covers the whole fleet"
+    assert canary["targets"] and _true(canary["wait"]) and _true(canary["promote"])
+    assert canary.get("command", "rollout") == "rollout" and "shard" not in canary
+
+    job = jobs["rollout"]
+    assert job["needs"] == "canary" or job["needs"] == ["canary"]
+    assert job["strategy"]["matrix"]["shard"] == list(range(1, 9))
+    assert job["strategy"]["fail-fast"] is False and job["strategy"]["max-parallel"] == 4
+    assert rollout["shard"] == "${{ matrix.shard }}/8"
+    assert _true(rollout["skip_current"])
+    assert "${{ matrix.shard }}" in rollout["results_file"], "merge-multiple needs one file name per shard"
+    upload = _upload_of(job["steps"], rollout["results_file"])
+    assert "${{ matrix.shard }}" in upload["with"]["name"]
+
+    job = jobs["report"]
+    assert job["needs"] == "rollout" and job["if"] == "always()"
+    (download,) = _uses(job["steps"], DOWNLOAD)
+    assert _true(download["with"]["merge-multiple"])
+    prefix = upload["with"]["name"].replace("${{ matrix.shard }}", "")
+    assert download["with"]["pattern"] == prefix + "*"
+    assert report["command"] == "report"
+    folder = download["with"]["path"]
+    shard_file = rollout["results_file"].replace("${{ matrix.shard }}", "3")
+    assert any(fnmatch.fnmatch(f"{folder}/{Path(shard_file).name}", glob.strip())
+               for glob in report["results_files"].splitlines() if glob.strip())
+
+
+@pytest.mark.parametrize("path", [ROOT / "examples" / "fleet.yml", ROOT / "examples" / "fleet-matrix.yml"], ids=_rel)
+def test_fleet_examples_pass_one_token_to_every_job(path: Path) -> None:
+    """A mint per shard would retire the other shards' tokens: one secret, no minting inputs."""
+    for step in _steps(_load(path)):
+        if _ours(step):
+            assert not {"component_appid", "component_appsecret", "component_verify_ticket"} & set(step["with"])
