@@ -9,23 +9,11 @@ import pytest
 
 from cloudbase_rollout.errors import ApiError
 from cloudbase_rollout.run.scheduler import QUOTA_PAUSE, Call, Program, Scheduler, Sleep, Task
+from tests.runner import FakeClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def scheduler(pool_size: int = 4) -> tuple[Scheduler, Clock, list[float]]:
-    clock, pauses = Clock(), []
+def scheduler(pool_size: int = 4) -> tuple[Scheduler, FakeClock, list[float]]:
+    clock, pauses = FakeClock(0.0), []
     return Scheduler(pool_size, clock, clock.sleep, pauses.append), clock, pauses
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from cloudbase_rollout import jsontext
 from cloudbase_rollout.errors import InvalidInput, Problem, unique
-from cloudbase_rollout.inputs import request, settings, validate
+from cloudbase_rollout.inputs import request, settings, targets, validate
 from cloudbase_rollout.redact import Redactor
 from cloudbase_rollout.vocabulary import schemas
 from cloudbase_rollout.wechat.api import CallSettings
@@ -29,7 +29,7 @@ SECRET_ENV = {
     "component_verify_ticket": "COMPONENT_VERIFY_TICKET",
 }
 #: Inputs a `services` entry may set besides body fields; call settings and secrets belong to the step.
-PER_SERVICE = ("id", "image", "image_tag", "request_file", "wait", "promote")
+PER_SERVICE = ("id", *targets.PER_TARGET)
 #: What release and status take: the version's address and nothing that builds a body.
 READ_INPUTS = ("env_id", "server_name", "version_name")
 SERVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
@@ -242,11 +242,6 @@ def read_services(text: str) -> tuple[list[dict[str, str] | None], list[Problem]
             if key not in allowed:
                 problems.append(Problem(f"services[{index}] {key}", "is not a per-service input; accepted: "
                                         "the API's body fields, image, image_tag, request_file, id, wait, promote"))
-        parsed.append({k: _text(v) for k, v in entry.items() if v is not None and k in allowed})
+        parsed.append({k: targets.as_text(v) for k, v in entry.items() if v is not None and k in allowed})
     return parsed, problems
 
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -150,7 +150,7 @@ def _json_entry(item: Any, label: str) -> tuple[Entry | None, list[Problem]]:
     problems += _address_problems(label, address)
     if problems:
         return None, problems
-    overrides = {key: _text(value) for key, value in item.items() if key not in ADDRESS and value is not None}
+    overrides = {key: as_text(value) for key, value in item.items() if key not in ADDRESS and value is not None}
     return Entry(address["env_id"], address.get("server_name"), overrides, label), []
 
 
@@ -294,8 +294,8 @@ def fingerprint(units: Sequence[tuple[str, str]]) -> str:
     return shard.fingerprint(_Address(env_id, server_name) for env_id, server_name in units)
 
 
-def _text(value: Any) -> str:
-    """An override as input text, as services entries take them: JSON for what is not a string."""
+def as_text(value: Any) -> str:
+    """An override as input text, as targets and services entries take them: JSON for what is not a string."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudbase_rollout.errors import ApiError, RolloutError
+from cloudbase_rollout.wechat import retry
 
-MINUTE_QUOTA = 45011
 #: "retry next minute" (docs/spec/NEIGHBOURS.md section 6).
 QUOTA_PAUSE = 60.0
 #: How long the loop blocks for a completion before looking at its timers again (real seconds).
@@ -182,7 +182,7 @@ class Scheduler:
 
     def _note_quota(self, error: RolloutError) -> None:
         """45011 on any call: one shared pause for every unit's next call (said once per pause)."""
-        if isinstance(error, ApiError) and error.errcode == MINUTE_QUOTA:
+        if isinstance(error, ApiError) and error.errcode == retry.MINUTE_QUOTA:
             until = self.clock() + QUOTA_PAUSE
             if until > self.paused_until + 1.0:
                 first = self.paused_until <= self.clock()

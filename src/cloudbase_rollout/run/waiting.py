@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudbase_rollout.errors import ApiError, RolloutError
-from cloudbase_rollout.run.scheduler import Call, Sleep, Step
+from cloudbase_rollout.run.scheduler import QUOTA_PAUSE, Call, Sleep, Step
 from cloudbase_rollout.vocabulary.statuses import FAILED, HEALTHY, classify
 from cloudbase_rollout.wechat import retry
 from cloudbase_rollout.wechat.cloudrun import Version
 
 HEARTBEAT = 30.0
-MINUTE = 60.0
+MINUTE = QUOTA_PAUSE  #: one minute-quota pause, the scheduler's and the wait's
 
 
 @dataclass
