@@ -71,13 +71,15 @@ def base_env(tmp: Path) -> dict[str, str]:
             and k not in ("JOB_NAME", "GIT_COMMIT", "BUILD_URL")}
     commands = tmp / "file_commands"
     workspace = tmp / "workspace"
-    commands.mkdir(exist_ok=True)
-    workspace.mkdir(exist_ok=True)
+    temp = tmp / "runner_temp"
+    for folder in (commands, workspace, temp):
+        folder.mkdir(exist_ok=True)
     return {
         **keep,
         "GITHUB_ACTIONS": "true",
         "CI": "true",
         "GITHUB_WORKSPACE": str(workspace),
+        "RUNNER_TEMP": str(temp),
         "GITHUB_OUTPUT": str(commands / "output"),
         "GITHUB_STEP_SUMMARY": str(commands / "summary"),
         "CLOUDBASE_ROLLOUT_BACKOFF_BASE": "0.01",

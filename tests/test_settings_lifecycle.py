@@ -40,7 +40,7 @@ def test_each_command_is_accepted(command):
 @pytest.mark.parametrize("command", ["deploy", "Release", "roll out", "rollback"])
 def test_other_commands_are_refused_naming_the_choices(command):
     assert problems_of(command=command) == [
-        ("command", f"{command!r} is not a command; expected one of rollout, release, status, report")]
+        ("command", f"{command!r} is not a command; expected one of rollout, release, status, plan, report")]
     assert settings.lifecycle({"command": command})[0] is None
 
 

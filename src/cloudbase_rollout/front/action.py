@@ -161,6 +161,8 @@ def run(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner,
             runner.warning(prefix + warning)
         if target.body is not None:
             runner.debug(f"{prefix}request body: {target.request_json}")
+    if the_plan.fleet is not None:
+        return fleet(raw, env, runner, the_plan, workspace, clock, sleep)
     if the_plan.call.dry_run:
         return dry_run(runner, the_plan)
     api = WeChat(the_plan.call, runner.redact, on_secret=runner.mask, on_retry=runner.log, sleep=sleep,
@@ -175,6 +177,41 @@ def run(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner,
 
     results = core.run(core.Context(the_plan, api, runner.log, clock, sleep, on_event))
     return finish(runner, the_plan, results)
+
+
+def fleet(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner, the_plan: plan.Plan, workspace: Path,
+          clock: Callable[[], float], sleep: Callable[[float], None]) -> int:
+    """targets, discover or services in waves (front/fleet_step.py); the results file by default in RUNNER_TEMP."""
+    from cloudbase_rollout.front import fleet_report, fleet_step, results_file
+    from cloudbase_rollout.run.fleet import POOL
+
+    hooks = fleet_step.Hooks(runner.log, runner.debug, runner.warning, runner.log, runner.redact)
+    assert the_plan.fleet is not None
+    if the_plan.call.dry_run:
+        lines = [fleet_step.would_discover(the_plan)] if the_plan.fleet.pending_discovery else \
+            fleet_report.dry_run_lines(the_plan)
+        for line in lines:
+            runner.log(line)
+        return 0
+    api = WeChat(the_plan.call, runner.redact, on_secret=runner.mask, on_retry=runner.log, sleep=sleep,
+                 pool_size=POOL, backoff_base=core.backoff_base(env))
+    if the_plan.fleet.pending_discovery:
+        the_plan = fleet_step.discover(the_plan, api, raw, env, workspace, hooks)
+    path = results_file.results_path(raw.get("results_file", ""), env, workspace)
+    ran = fleet_step.run(the_plan, api, hooks, path, clock, sleep)
+    for line in fleet_step.plan_lines(ran) if the_plan.command == "plan" else []:
+        runner.log(line)
+    headline = fleet_report.headline(the_plan, ran.results, ran.outcome)
+    runner.log(headline)
+    runner.summary(fleet_report.summary(the_plan, ran.results, ran.outcome, path))
+    try:
+        runner.outputs(fleet_report.outputs(the_plan, ran.results, path))
+    except OSError as error:
+        return fail(runner, OutputsNotWritten(f"could not write the step outputs ({error}); every unit is in "
+                                              f"the results file {path}"))
+    if ran.exit_code:
+        runner.error(headline, title="Fleet failed")
+    return ran.exit_code
 
 
 def finish(runner: Runner, the_plan: plan.Plan, results: list[core.Result]) -> int:

@@ -3,6 +3,7 @@
     cloudbase-rollout [rollout] FLAGS   roll out (the bare form stays what it always was)
     cloudbase-rollout release FLAGS     give an existing version all the traffic
     cloudbase-rollout status FLAGS      read a version's status
+    cloudbase-rollout plan FLAGS        read-only: what a rollout of a fleet would change
     cloudbase-rollout emulator | demo   the local emulator; the demo against it
 
 Every input is a --kebab-case flag, never abbreviated (front/cli_args.py reads argv).
@@ -36,6 +37,7 @@ COMMANDS = {
     "rollout": "roll out a service version (updateCloudbaseServiceVersion); the default",
     "release": "give an existing version all the traffic (releasecloudbaserunversion)",
     "status": "read a version's status (getcsversiondetail)",
+    "plan": "read-only: resolve a fleet, read each unit, say current or would roll (and what differs)",
     "emulator": "run the local emulator of the endpoints",
     "demo": "roll out, wait and promote against a bundled emulator",
     "report": "merge results files (one per shard) into one and judge the fleet; calls no API",
@@ -58,7 +60,7 @@ def parser(command: str = "rollout", named: bool = False) -> argparse.ArgumentPa
     p.add_argument("--version", action="version", version=f"cloudbase-rollout {__version__}")
     p.add_argument("--json", action="store_true", help="print the whole result (or the dry-run plan) as JSON")
     def keep(name: str) -> bool:
-        return command == "rollout" or name in READ_FLAGS or (name in settings.OPTION_NAMES
+        return command in ("rollout", "plan") or name in READ_FLAGS or (name in settings.OPTION_NAMES
                                                               and name not in ROLLOUT_ONLY)
 
     body = p.add_argument_group("request body fields (the API's own names)")
@@ -133,6 +135,8 @@ def run(raw: dict[str, str], *, as_json: bool, env: dict[str, str] | None = None
         for target in the_plan.targets:
             for warning in target.warnings:
                 say(f"warning: {target.id + ': ' if the_plan.batch else ''}{warning}")
+        if the_plan.fleet is not None:
+            return fleet(the_plan, merged, env, redactor, as_json, say, clock, sleep)
         if the_plan.call.dry_run:
             return dry_run(the_plan, as_json, say)
         api = WeChat(the_plan.call, redactor, on_retry=say, sleep=sleep, pool_size=core.MAX_PARALLEL,
@@ -149,6 +153,49 @@ def run(raw: dict[str, str], *, as_json: bool, env: dict[str, str] | None = None
         say("internal error, please report it:\n" + traceback.format_exc(limit=8))
         return 1
     return show(the_plan, results, as_json, say, redactor)
+
+
+def fleet(the_plan: plan.Plan, raw: dict[str, str], env: dict[str, str], redactor: Redactor, as_json: bool,
+          say: Callable[[str], None], clock: Callable[[], float], sleep: Callable[[float], None]) -> int:
+    """A fleet (front/fleet_step.py): on a terminal one live progress line; stdout the plan or the counts."""
+    from cloudbase_rollout.front import fleet_report, fleet_step, results_file
+    from cloudbase_rollout.run.fleet import POOL
+
+    live = sys.stderr.isatty()
+
+    def progress(line: str) -> None:
+        if live:
+            print("\r" + redactor(line)[:200] + "\x1b[K", end="", file=sys.stderr, flush=True)
+        else:
+            say(line)
+
+    hooks = fleet_step.Hooks(say, lambda _line: None, lambda line: say(f"warning: {line}"), progress, redactor, WORDS)
+    assert the_plan.fleet is not None
+    if the_plan.call.dry_run:
+        for line in [fleet_step.would_discover(the_plan)] if the_plan.fleet.pending_discovery else \
+                fleet_report.dry_run_lines(the_plan):
+            say(line)
+        return 0
+    api = WeChat(the_plan.call, redactor, on_retry=say, sleep=sleep, pool_size=POOL,
+                 backoff_base=core.backoff_base(env))
+    if the_plan.fleet.pending_discovery:
+        the_plan = fleet_step.discover(the_plan, api, raw, env, Path.cwd(), hooks)
+    given = raw.get("results_file", "").strip()
+    path = results_file.results_path(given, env, Path.cwd()) if given else None
+    ran = fleet_step.run(the_plan, api, hooks, path, clock, sleep)
+    if live:
+        print(file=sys.stderr)
+    say(fleet_report.headline(the_plan, ran.results, ran.outcome))
+    if as_json:
+        document = results_file.document(the_plan, ran.results, complete=True, stopped=ran.outcome.stopped,
+                                         budget_exceeded=ran.outcome.budget_exceeded)
+        print(redactor(json.dumps(document, ensure_ascii=False)))
+    else:
+        lines = fleet_step.plan_lines(ran) if the_plan.command == "plan" else \
+            [" ".join(f"{k}={v}" for k, v in fleet_report.totals(ran.results).items() if v)]
+        for line in lines:
+            print(redactor(line))
+    return ran.exit_code
 
 
 def invalid(error: InvalidInput, as_json: bool, say: Callable[[str], None], redact: Callable[[str], str]) -> int:

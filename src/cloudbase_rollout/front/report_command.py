@@ -12,15 +12,14 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from cloudbase_rollout.errors import InvalidInput, OutputsNotWritten, Problem, RolloutError
-from cloudbase_rollout.front import merge
+from cloudbase_rollout.errors import InvalidInput, Problem, RolloutError
+from cloudbase_rollout.front import merge, results_file
 
-DEFAULT_RESULTS = "cloudbase-rollout-results.json"
+DEFAULT_RESULTS = results_file.DEFAULT_NAME
 COUNTS = ("succeeded", "current", "failed", "skipped")
 #: GitHub keeps at most 1 MiB of summary per step; each section gets a share well under it.
 SECTION_BYTES = {"failed": 256 << 10, "started": 64 << 10, "skipped": 128 << 10, "done": 64 << 10}
@@ -72,12 +71,7 @@ def _given(raw: Mapping[str, str], name: str) -> str | None:
     return value if value is not None and value.strip() else None
 
 
-def results_path(text: str, env: Mapping[str, str], workspace: Path) -> Path:
-    """results_file as given (relative to the workspace), else $RUNNER_TEMP/cloudbase-rollout-results.json."""
-    if text.strip():
-        path = Path(text.strip())
-        return path if path.is_absolute() else workspace / path
-    return Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()) / DEFAULT_RESULTS
+results_path = results_file.results_path
 
 
 def resolve(text: str, workspace: Path, exclude: Path | None = None) -> list[Path]:
@@ -128,15 +122,8 @@ def _matches(pattern: str, home: Path, given: Path) -> tuple[list[Path], Problem
 
 
 def write(document: dict[str, Any], path: Path) -> None:
-    """Atomically: a temporary file beside it, then a rename, so no reader ever sees half a file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=".results-",
-                                         suffix=".tmp", delete=False) as handle:
-            handle.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")))  # dumps: C, dump: not
-        os.replace(handle.name, path)
-    except OSError as error:
-        raise OutputsNotWritten(f"could not write the merged results file {path}: {error}") from None
+    """The merged file, as a step's results file is written (atomically: front/results_file.py)."""
+    results_file.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")), path)
 
 
 def headline(merged: merge.Merged) -> str:

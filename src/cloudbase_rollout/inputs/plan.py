@@ -15,7 +15,7 @@ from typing import Any
 
 from cloudbase_rollout import jsontext
 from cloudbase_rollout.errors import InvalidInput, Problem, unique
-from cloudbase_rollout.inputs import request, settings, targets, validate
+from cloudbase_rollout.inputs import discovery, fleet, request, settings, shard, targets, validate
 from cloudbase_rollout.redact import Redactor
 from cloudbase_rollout.vocabulary import schemas
 from cloudbase_rollout.wechat.api import CallSettings
@@ -62,6 +62,7 @@ class Plan:
     timeout: int
     interval: int
     batch: bool
+    fleet: fleet.Fleet | None = None  #: targets, discover or services in waves (inputs/fleet.py)
 
 
 def with_secret_env(raw: Mapping[str, str], env: Mapping[str, str]) -> dict[str, str]:
@@ -100,47 +101,100 @@ def _body(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
     return built, problems
 
 
-def prepare_plan(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path) -> Plan:
-    """The whole step: one target without `services`, else one per entry; every problem at once."""
+def prepare_plan(raw: Mapping[str, str], env: Mapping[str, str], workspace: Path,
+                 discovered: discovery.Found | None = None) -> Plan:
+    """The whole step: one target without `services`, else one per entry, or a fleet's units; every problem
+    at once. With `discover`, first without `discovered` (every input checked, no target yet), then again
+    with what discovery found."""
     base = {name: value for name, value in raw.items() if name != "services"}
     call, problems = settings.call_settings(base)  # once: the step's, not each entry's
-    problems += not_built(base)
+    problems += unused(raw)
     life, life_problems = settings.lifecycle(base)
     problems += life_problems
     command = life.command if life else _command_given(base)
+    if fleet.is_fleet(raw):
+        found, the_fleet, fleet_problems = _fleet(raw, base, env, workspace, command, discovered)
+        problems += fleet_problems
+        if problems or call is None or life is None or the_fleet is None:
+            raise InvalidInput(unique(problems))
+        return Plan(command, found, call, life.timeout, life.interval, True, the_fleet)
+    found, batch, listed = _listed(raw, base, env, workspace, command, call is not None)
+    problems += listed
+    if problems or call is None or life is None:
+        raise InvalidInput(unique(problems))
+    return Plan(command, found, call, life.timeout, life.interval, batch)
+
+
+def _listed(raw: Mapping[str, str], base: Mapping[str, str], env: Mapping[str, str], workspace: Path, command: str,
+            named: bool) -> tuple[list[Target], bool, list[Problem]]:
+    """The targets of a single rollout (one) or of `services` (one per entry), and their problems."""
     batch = "services" in raw
-    entries, found_in_services = read_services(raw["services"]) if batch else ([{}], [])
-    problems += found_in_services
-    targets: list[Target] = []
+    entries, problems = read_services(raw["services"]) if batch else ([{}], [])
+    found: list[Target] = []
     for index, entry in enumerate(entries):
         if entry is None:
             continue  # not an object: read_services said so
         label = f"services[{index}] " if batch else ""
-        target, found = _target(base, entry, env, workspace, command)
-        problems += [Problem(f"{label}{p.input}", p.message, p.kind) for p in found]
-        if target is not None and call is not None:
-            problems += _id_problems(target, targets, label)
-            targets.append(target)
-    if problems or call is None or life is None:
-        raise InvalidInput(unique(problems))
-    return Plan(command, targets, call, life.timeout, life.interval, batch)
+        target, trouble = _target(base, entry, env, workspace, command)
+        problems += [Problem(f"{label}{p.input}", p.message, p.kind) for p in trouble]
+        if target is not None and named:
+            problems += _id_problems(target, found, label)
+            found.append(target)
+    return found, batch, problems
 
 
-#: Declared for the fleets to come (their parsers exist: inputs/targets.py, waves.py, shard.py, discovery.py),
-#: but no step runs a fleet yet: given, each is refused rather than silently ignored.
-NOT_BUILT = ("targets", "targets_file", "waves", "max_parallel", "bake_seconds", "skip_current", "shard",
-             "discover", "env_alias", "appids")
+def _fleet(raw: Mapping[str, str], base: Mapping[str, str], env: Mapping[str, str], workspace: Path, command: str,
+           discovered: discovery.Found | None) -> tuple[list[Target], fleet.Fleet | None, list[Problem]]:
+    """A fleet's targets (this shard's) and its Fleet; each unit's body from the one builder."""
+    options, problems = settings.fleet_options(base)
+    asked, found = discovery.parse(base)
+    problems += found
+    the_shard, found = fleet.shard_of_raw(base)
+    problems += found
+    if command not in ("rollout", "plan"):
+        problems += [Problem(name, ("is used with ", Command("rollout"), " or ", Command("plan")))
+                     for name in fleet.FLEET_SOURCES if base.get(name, "").strip()]
+    if any(base.get(name, "").strip() for name in fleet.FLEET_SOURCES):
+        services = None
+        if "services" in raw:
+            entries, found = read_services(raw["services"])
+            problems += found
+            services = [entry for entry in entries if entry is not None]
+        units, found = fleet.units_of(base, workspace, services, discovered)
+        problems += found
+        whole, fingerprint = fleet.describe(units)
+        units = shard.select(units, the_shard)
+        listed, found = fleet.build_targets(units, lambda entry: _target(base, entry, env, workspace, command))
+        problems += found
+    else:  # services (or one service) as a fleet: today's targets, in waves
+        listed, _batch, found = _listed(raw, base, env, workspace, command, True)
+        problems += found
+        whole, fingerprint = len(listed), targets.fingerprint([(t.env_id, t.server_name) for t in listed])
+        listed = shard.select(listed, the_shard)
+    if options is None or problems:
+        return [], None, problems
+    sizes = fleet.waves_of(len(listed), options)
+    fleet.imply_wait(listed, options, len(sizes))
+    explicit = any(base.get(name, "").strip() for name in fleet.FLEET_SOURCES)
+    the_fleet = fleet.Fleet(options, sizes, the_shard, whole, fingerprint, base.get("max_failures", "").strip() or "0",
+                            explicit, asked, discovered, list(discovered.skipped) if discovered else [])
+    return ([] if the_fleet.pending_discovery else listed), the_fleet, []
+
+
+#: Inputs only a fleet reads (targets, targets_file, discover or services give it).
+FLEET_ONLY = (*settings.FLEET_INPUTS, "shard", "results_file", "max_failures", "env_alias", "appids")
 #: What only command report reads.
-REPORT_INPUTS = ("results_files", "results_file", "max_failures")
+REPORT_INPUTS = ("results_files",)
 
 
-def not_built(raw: Mapping[str, str]) -> list[Problem]:
-    """Fleet inputs (refused: not built yet) and report inputs given to another command (refused: unused)."""
+def unused(raw: Mapping[str, str]) -> list[Problem]:
+    """Fleet inputs given to a single rollout, and report inputs given to another command: refused, not ignored."""
     given = {name: value.strip() for name, value in raw.items()
              if value.strip() and value.strip() != settings.defaults().get(name)}  # the runner passes defaults
-    problems = [Problem(name, "is not built yet: rolling out a fleet (targets, waves, shards, discovery) comes in "
-                        "a later release; this one rolls out one service, or several with services")
-                for name in NOT_BUILT if name in given]
+    problems = [] if fleet.is_fleet(raw) else [
+        Problem(name, ("is used by a fleet: give ", Input("targets"), ", ", Input("targets_file"), ", ",
+                       Input("discover"), " or ", Input("services")))
+        for name in FLEET_ONLY if name in given]
     return problems + [Problem(name, "is only read by command report (merging results files)")
                        for name in REPORT_INPUTS if name in given]
 
@@ -157,7 +211,7 @@ def _target(base: Mapping[str, str], entry: Mapping[str, str], env: Mapping[str,
     if "promote" in entry and "wait" not in entry and settings.implies_wait(base):
         merged["wait"] = "true"  # an entry that opts out of promote is still watched, as the step asked
     life, problems = settings.lifecycle({k: v for k, v in merged.items() if k in settings.LIFECYCLE_INPUTS})
-    if command != "rollout":
+    if command not in ("rollout", "plan"):
         problems += _refused(base, entry, command)
         address = {name: merged.get(name, settings.BODY_DEFAULTS.get(name, "")).strip() for name in READ_INPUTS}
         problems += validate.address_problems(address)

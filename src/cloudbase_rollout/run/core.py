@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudbase_rollout.errors import Cancelled, LifecycleError, RolloutError, WaitKind, cancelled_text
 from cloudbase_rollout.inputs.plan import Plan, Target
-from cloudbase_rollout.run.scheduler import Call, Program, Scheduler, Step, Task
+from cloudbase_rollout.run.scheduler import Call, Program, Scheduler, Step, Task, calling
 from cloudbase_rollout.vocabulary.statuses import FAILED, HEALTHY, classify
 from cloudbase_rollout.wechat import cloudrun
 from cloudbase_rollout.wechat.api import WeChat
@@ -47,8 +47,12 @@ class Result:
     release_order_id: int | None = None
     promoted: bool = False
     error: RolloutError | None = None
-    phase: str = "pending"  #: pending, reading, calling, waiting, releasing, done
+    phase: str = "pending"  #: pending, reading, calling, waiting, releasing, baking, done
     before: Version | None = None
+    wave: int = 1  #: a fleet's wave (1 is the canary's)
+    state: str | None = None  #: a fleet's unit state once known (schema/results.schema.json): current, skipped, ...
+    reason: str | None = None  #: why a unit was skipped or could not be watched
+    changes: list[Any] | None = None  #: skip_current and plan: the fields that differ (vocabulary/fields.Change)
 
 
 @dataclass
@@ -61,6 +65,8 @@ class Context:
     #: `start` before a service's first call (for a rollout: the roll-update), `accepted` after it;
     #: `unsettled` when the version read before a rollout is moving or failed.
     on_event: Callable[[str, Result], None] = lambda _event, _r: None
+    #: A fleet sends a roll-update refused with 45011 again after the shared pause (it started nothing).
+    quota_resends: int = 0
 
 
 def run(ctx: Context) -> list[Result]:
@@ -121,7 +127,7 @@ def _say(ctx: Context, r: Result) -> Callable[[str], None]:
 
 def _preflight(ctx: Context, r: Result) -> Program:
     """Read the version before anything changes: its state is the 'before' of the evidence rule."""
-    r.before = yield Call(lambda: _read(ctx, r))
+    r.before = yield Call(lambda: read(ctx, r))
     r.status = r.before.status
     _say(ctx, r)(f"version {r.version_name} is {r.status or '(empty)'} before the rollout")
     if classify(r.status) != HEALTHY:
@@ -129,7 +135,7 @@ def _preflight(ctx: Context, r: Result) -> Program:
     r.phase = "pending"
 
 
-def _read(ctx: Context, r: Result) -> Version:
+def read(ctx: Context, r: Result) -> Version:
     """Resolve `latest` and read the version; any failure is a preflight error naming what exists."""
     t, api = r.target, ctx.api
     r.phase = "reading"
@@ -165,7 +171,7 @@ def _rollout(ctx: Context, r: Result) -> Program:
     assert body is not None
     ctx.on_event("start", r)
     r.phase = "calling"
-    reply = yield Call(lambda: cloudrun.roll_update(ctx.api, body))
+    reply = yield from calling(lambda: cloudrun.roll_update(ctx.api, body), ctx.quota_resends)
     r.run_id, r.result, r.errmsg, r.attempts = reply.run_id, reply.result, reply.errmsg, reply.attempts
     ctx.on_event("accepted", r)
     if not t.wait:
@@ -252,7 +258,7 @@ def _status_command(ctx: Context, r: Result) -> Program:
 
 def _settle(ctx: Context, r: Result) -> Generator[Step, Any, str]:
     ctx.on_event("start", r)
-    version = yield Call(lambda: _read(ctx, r))
+    version = yield Call(lambda: read(ctx, r))
     r.status = version.status
     _say(ctx, r)(f"version {r.version_name} is {r.status or '(empty)'}")
     state = classify(version.status)

@@ -12,8 +12,7 @@ One token is one quota for every unit (docs/spec/FLEET.md section 3): a minute-q
 all. Clock and sleep are parameters: with a fake clock, time moves only when no call is in
 flight, so tests are deterministic.
 
-Not wired into the front ends yet (the fleet of issue 12 will be): core.run still runs its
-threads; this is the engine it moves onto.
+core.run (one service, or services) and run/fleet.py (waves of units) both run on it.
 """
 
 from __future__ import annotations
@@ -52,6 +51,18 @@ Step = Call | Sleep
 Program = Generator[Step, Any, Any]
 
 
+def calling(fn: Callable[[], Any], resends: int = 0) -> Generator[Step, Any, Any]:
+    """`yield Call(fn)`, sent again (up to `resends` times) when the minute quota (45011) refused it: a
+    refusal started nothing, and the scheduler holds the resend until its one shared pause is over."""
+    for attempt in range(resends + 1):
+        try:
+            return (yield Call(fn))
+        except ApiError as error:
+            if error.errcode != retry.MINUTE_QUOTA or attempt == resends:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 @dataclass(eq=False)
 class Task:
     """One unit's program and what to do when it ends (its return value, or the error that ended it)."""
@@ -86,6 +97,16 @@ class Scheduler:
         self._workers = 0
         self._inflight = 0
         self._live = 0
+        self._stopping = False
+
+    def stop(self) -> None:
+        """End every task at its next step (the daily quota is spent): a call in flight still delivers its
+        value first (a run_id is never lost), then the program is closed; timers are dropped now."""
+        self._stopping = True
+        timers, self._timers = self._timers, []
+        for timer in timers:
+            timer.task.program.close()
+            self._end(timer.task, None, None)
 
     def spawn(self, program: Program, on_done: Callable[[Task], None] = lambda _t: None) -> Task:
         """Start a program now (its first step runs at once, on this thread)."""
@@ -149,7 +170,10 @@ class Scheduler:
         except Exception as failure:  # the program let an error out: it ends with it, the others go on
             self._end(task, None, failure)
             return
-        if isinstance(step, Sleep):
+        if self._stopping:
+            task.program.close()
+            self._end(task, None, None)
+        elif isinstance(step, Sleep):
             self._at(self.clock() + max(0.0, step.seconds), task)
         elif self.clock() < self.paused_until:
             self._at(self.paused_until, task, step)

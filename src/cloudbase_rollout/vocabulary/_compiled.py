@@ -3,7 +3,7 @@
 #   schema/batchgetenvid.request.schema.json  sha256 df82d33261ffad09a5f5274819a8238093007ab74ddbb01615d0f05e0873d082
 #   schema/cloudrunenvs.reply.schema.json  sha256 57e872ad5eeaa70ebce64ccb1ffbd55fd8d573b9d97eb6bfc3d8f8d2acd21c93
 #   schema/cloudrunenvs.request.schema.json  sha256 b89a33989f6a16e23d6005754aa34c8892ec8559d7148e495ad604b637f38783
-#   schema/options.schema.json  sha256 a9e7c7cfd4405d6886891c975d0b62fd968a8af4e16686764e7be70acc3a957d
+#   schema/options.schema.json  sha256 e6444c97a2b78a94907cdb63ba6feb3099fd6b35244da5b4e2124476090ce8b3
 #   schema/release.reply.schema.json  sha256 d5d31776d5eeb3c02dc192e0b082cdfc57123a70f59711bc7f759b05d562e774
 #   schema/release.request.schema.json  sha256 5403fa4c0fefd892749cb3255bcdeb08cf6504bd99bd4b93972e77a488a04a80
 #   schema/request.schema.json  sha256 e8488ab188a36935385bcf4e7ef3ea4a9291be1a196262105494b63afc22a3dd
@@ -52,7 +52,7 @@ _KEYS_OPTIONS = frozenset({
     'shard', 'skip_current', 'targets', 'targets_file', 'timeout_seconds', 'wait', 'wait_interval_seconds',
     'wait_timeout_seconds', 'waves',
 })
-_ENUM_4 = frozenset({'release', 'report', 'rollout', 'status'})
+_ENUM_4 = frozenset({'plan', 'release', 'report', 'rollout', 'status'})
 _ENUM_5 = frozenset({'appids', 'envs'})
 _KEYS_RELEASE_REQUEST = frozenset({'env_id', 'release_version', 'server_name'})
 _KEYS_REQUEST = frozenset({
@@ -79,14 +79,13 @@ _KEYS_RESULTS = frozenset({
     'budget_exceeded', 'command', 'complete', 'dry_run', 'fleet', 'format', 'shard', 'stopped', 'tool_version',
     'totals', 'units', 'version', 'waves',
 })
-_ENUM_18 = frozenset({'plan', 'release', 'report', 'rollout', 'status'})
 _KEYS_RESULTS_FLEET = frozenset({'fingerprint', 'max_failures', 'units'})
 _KEYS_RESULTS_SHARD = frozenset({'count', 'index'})
 _KEYS_RESULTS_UNIT = frozenset({
     'changes', 'env_id', 'error', 'id', 'promoted', 'release_order_id', 'run_id', 'server_name', 'state', 'status',
     'version_name', 'waited_seconds', 'wave',
 })
-_ENUM_22 = frozenset({'current', 'failed', 'planned', 'skipped', 'started', 'succeeded'})
+_ENUM_21 = frozenset({'current', 'failed', 'planned', 'skipped', 'started', 'succeeded'})
 _KEYS_RESULTS_UNIT_CHANGES_ITEMS = frozenset({'current', 'field', 'wanted'})
 _KEYS_RESULTS_UNIT_ERROR = frozenset({'errcode', 'errmsg', 'may_have_started', 'reason'})
 _KEYS_RESULTS_TOTALS = frozenset({'current', 'failed', 'planned', 'skipped', 'started', 'succeeded', 'units'})
@@ -1116,7 +1115,7 @@ def _results(x: Any) -> bool:
         if not isinstance(value, str):
             return False
     value = x['command']
-    if not (isinstance(value, str) and value in _ENUM_18):
+    if not (isinstance(value, str) and value in _ENUM_4):
         return False
     if 'dry_run' in x:
         value = x['dry_run']
@@ -1282,7 +1281,7 @@ def _results_unit(x: Any) -> bool:
 
 def _results_state(x: Any) -> bool:
     """#/$defs/state"""
-    if not (isinstance(x, str) and x in _ENUM_22):
+    if not (isinstance(x, str) and x in _ENUM_21):
         return False
     return True
 

@@ -7,7 +7,7 @@ environment `env` and the service `service_name` (docs/spec/NEIGHBOURS.md sectio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +39,8 @@ class Version:
     created_time: str = ""
     updated_time: str = ""
     run_id: str | None = None
+    #: getcsversiondetail's reply as it came (skip_current and plan compare it: vocabulary/fields.py)
+    detail: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def roll_update(api: WeChat, body: dict[str, Any]) -> RollReply:
@@ -84,15 +86,15 @@ def read_version(api: WeChat, env_id: str, server_name: str, version_name: str,
     """One version's detail; `attempts` 1 for a wait's polls, whose loop is the retry."""
     body = {"env": env_id, "service_name": server_name, "version_name": version_name}
     data = api.call(VERSION_DETAIL, body, f"{server_name} (read {version_name})", attempts).data
-    return _version(api, data, version_name)
+    return _version(api, data, version_name, detail=True)
 
 
-def _version(api: WeChat, data: dict[str, Any], name: str) -> Version:
+def _version(api: WeChat, data: dict[str, Any], name: str, detail: bool = False) -> Version:
     """A version from a reply; its status is server text on its way to the log: made safe to print."""
     run_id = data.get("run_id")
     return Version(name, api.transport.safe(str(data.get("status", "")), 64), str(data.get("created_time", "")),
                    str(data.get("updated_time", "")),
-                   run_id if isinstance(run_id, str) and RUN_ID.fullmatch(run_id) else None)
+                   run_id if isinstance(run_id, str) and RUN_ID.fullmatch(run_id) else None, data if detail else {})
 
 
 def newest(versions: list[Version]) -> Version | None:

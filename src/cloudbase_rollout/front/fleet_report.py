@@ -1,0 +1,122 @@
+"""What a fleet step shows: the dry run's waves, the outputs, and a step summary that stays under GitHub's
+1 MiB (one table of counts per wave, every failed and skipped unit with its reason, the succeeded
+collapsed; what does not fit is in the results file).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from cloudbase_rollout.front import results_file
+from cloudbase_rollout.inputs.plan import Plan
+from cloudbase_rollout.run.core import Result
+from cloudbase_rollout.run.fleet import Outcome
+
+#: The `results` output holds the records up to this many units; the file always has them all.
+RESULTS_OUTPUT_UNITS = 256
+#: GitHub refuses a summary over 1 MiB; leave room for the tables around the lists.
+SUMMARY_BUDGET = 900_000
+STATES = ("succeeded", "current", "failed", "skipped", "started", "planned")
+CELL = 300
+
+
+def dry_run_lines(plan: Plan) -> list[str]:
+    """The units in their waves (and the shard's part); the canary's body, as every body is built alike."""
+    fleet = plan.fleet
+    assert fleet is not None
+    of = f" (shard {fleet.shard} of a fleet of {fleet.whole} units)" if fleet.shard.count > 1 else ""
+    lines = [f"Dry run: {len(plan.targets)} unit(s) in {len(fleet.waves)} wave(s){of}; nothing was called."]
+    start = 0
+    for number, size in enumerate(fleet.waves, 1):
+        lines.append(f"wave {number}/{len(fleet.waves)}: {size} unit(s)")
+        lines += [f"  {t.id}" for t in plan.targets[start:start + size]]
+        start += size
+    canary = plan.targets[0] if plan.targets else None
+    if canary is not None and canary.body is not None:
+        lines += [f"The request of {canary.id} (the others differ in env_id, server_name and their overrides):",
+                  json.dumps(canary.body, ensure_ascii=False, indent=2)]
+    return lines
+
+
+def totals(results: Sequence[Result]) -> dict[str, int]:
+    found = dict.fromkeys(STATES, 0)
+    for r in results:
+        found[r.state or "planned"] += 1
+    return found
+
+
+def outputs(plan: Plan, results: Sequence[Result], path: Path | None) -> dict[str, str]:
+    """Counts always; the file's path when written; `results` up to 256 units; run_id_<id> only for services."""
+    fleet = plan.fleet
+    assert fleet is not None
+    found = totals(results)
+    values = {state: str(found[state]) for state in ("succeeded", "current", "failed", "skipped")}
+    if path is not None:
+        values["results_file"] = str(path)
+    if len(results) <= RESULTS_OUTPUT_UNITS:
+        values["results"] = json.dumps([results_file.unit_record(r) for r in results], ensure_ascii=False)
+    if not fleet.explicit:
+        values.update({f"run_id_{r.target.id}": r.run_id for r in results if r.run_id is not None})
+    return values
+
+
+def headline(plan: Plan, results: Sequence[Result], outcome: Outcome) -> str:
+    found = totals(results)
+    said = ", ".join(f"{found[s]} {s}" for s in STATES if found[s]) or "no unit"
+    why = {"budget": f"; stopped: failures exceeded max_failures ({outcome.failures} > {outcome.allowed})",
+           "daily_quota": "; stopped: the daily quota (45009) is spent", "cancelled": "; cancelled"}
+    return f"{len(results)} unit(s): {said}{why.get(outcome.stopped or '', '')}"
+
+
+def summary(plan: Plan, results: Sequence[Result], outcome: Outcome, path: Path | None) -> str:
+    fleet = plan.fleet
+    assert fleet is not None
+    title = "plan" if plan.command == "plan" else "fleet rollout"
+    shard = f", shard {fleet.shard} of a fleet of {fleet.whole}" if fleet.shard.count > 1 else ""
+    lines = [f"### CloudBase Run {title}", "", headline(plan, results, outcome) + shard, "",
+             "| wave | units | " + " | ".join(STATES) + " |", "|---|---|" + "---|" * len(STATES)]
+    for number in range(1, len(fleet.waves) + 1):
+        wave = [r for r in results if r.wave == number]
+        found = totals(wave)
+        lines.append(f"| {number} | {len(wave)} | " + " | ".join(str(found[s]) for s in STATES) + " |")
+    budget = SUMMARY_BUDGET - sum(len(line) + 1 for line in lines)
+    for state in ("failed", "started", "skipped"):
+        listed = [r for r in results if r.state == state]
+        if listed:
+            lines += ["", f"#### {len(listed)} {state}", ""]
+            shown, budget = _capped([f"- `{_cell(r.target.id)}` (wave {r.wave}): {_cell(_reason(r))}"
+                                     for r in listed], budget)
+            lines += shown
+    done = [r for r in results if r.state in ("succeeded", "current", "planned")]
+    if done:
+        shown, budget = _capped([f"- `{_cell(r.target.id)}`: {r.state}" + (f", run_id {r.run_id}" if r.run_id else "")
+                                 for r in done], budget)
+        lines += ["", f"<details><summary>{len(done)} succeeded, current or planned</summary>", "", *shown, "",
+                  "</details>"]
+    if path is not None:
+        lines += ["", f"Every unit is in the results file `{_cell(str(path))}`."]
+    return "\n".join(lines) + "\n"
+
+
+def _reason(r: Result) -> str:
+    if r.reason:
+        return r.reason
+    return r.error.short() if r.error is not None else r.state or ""
+
+
+def _capped(items: list[str], budget: int) -> tuple[list[str], int]:
+    shown = []
+    for index, item in enumerate(items):
+        if budget - len(item) - 1 < 200:
+            shown.append(f"- ... and {len(items) - index} more (the results file has them all)")
+            return shown, 0
+        shown.append(item)
+        budget -= len(item) + 1
+    return shown, budget
+
+
+def _cell(value: str) -> str:
+    text = "".join(c if c.isprintable() else " " for c in value[:CELL])
+    return text.replace("`", "'").replace("<", "&lt;")
