@@ -33,13 +33,40 @@ INPUTS = {
 }
 
 
+#: `demo --fleet`: 30 customers' environments in waves 1, 30%, 100%; the 12th unit fails, within the budget.
+FLEET_SIZE, FLEET_FAILING = 30, 11
+FLEET_INPUTS = {
+    "INPUT_SERVER_NAME": SERVICE, "INPUT_IMAGE": "ccr.ccs.tencentyun.com/demo/shop-api", "INPUT_IMAGE_TAG": "v1.0.0",
+    "INPUT_FLOW_RATIO": "100", "INPUT_WAVES": "1, 30%, 100%", "INPUT_MAX_FAILURES": "1", "INPUT_PROMOTE": "true",
+    "INPUT_WAIT_INTERVAL_SECONDS": "1", "INPUT_MAX_PARALLEL": "10",
+}
+
+
 def arguments() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog="cloudbase-rollout demo", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="cloudbase-rollout demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--fleet", action="store_true", help=f"roll out to a fleet of {FLEET_SIZE} environments in "
+                   "waves 1, 30%%, 100%% (one unit fails, within max_failures 1)")
+    return p
+
+
+def fleet(token: str) -> int:
+    """The fleet demo: the same Action, given targets; prints its log, outputs, summary and results file."""
+    state = State(token, settle_seconds=1.0)
+    env_ids = state.seed_fleet(FLEET_SIZE, services=(SERVICE,), image=BEFORE)
+    state.fail_units([(env_ids[FLEET_FAILING], SERVICE)])
+    server = Emulator(state).start()
+    try:
+        return run_action(server, token, {**FLEET_INPUTS, "INPUT_TARGETS": "\n".join(env_ids)})
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def main(argv: Sequence[str]) -> int:
-    arguments().parse_args(argv)  # --help prints and exits before anything starts
+    options = arguments().parse_args(argv)  # --help prints and exits before anything starts
+    if options.fleet:
+        return fleet("demo-" + secrets.token_urlsafe(16))
     token = "demo-" + secrets.token_urlsafe(16)
     state = State(token, settle_seconds=SETTLE_SECONDS)
     state.seed(ENV_ID, SERVICE, [{"version_name": VERSION, "status": "normal", "flow_ratio": 100,
@@ -60,12 +87,13 @@ def main(argv: Sequence[str]) -> int:
     return code
 
 
-def run_action(server: Emulator, token: str) -> int:
+def run_action(server: Emulator, token: str, inputs: dict[str, str] | None = None) -> int:
     """The Action as a subprocess, as the runner starts it; prints what it wrote to its files."""
     with tempfile.TemporaryDirectory() as tmp:
         outputs, summary = os.path.join(tmp, "output"), os.path.join(tmp, "summary.md")
         env = {**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": outputs, "GITHUB_STEP_SUMMARY": summary,
-               "GITHUB_WORKSPACE": tmp, "INPUT_ACCESS_TOKEN": token, "INPUT_API_BASE_URL": server.url, **INPUTS}
+               "GITHUB_WORKSPACE": tmp, "RUNNER_TEMP": tmp, "INPUT_ACCESS_TOKEN": token,
+               "INPUT_API_BASE_URL": server.url, **(INPUTS if inputs is None else inputs)}
         print(f"$ cloudbase-rollout action against the emulator at {server.url}", flush=True)
         code = subprocess.call([sys.executable, "-m", "cloudbase_rollout.front.action"], env=env)
         print("\n--- GITHUB_OUTPUT ---")

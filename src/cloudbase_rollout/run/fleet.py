@@ -23,8 +23,9 @@ from cloudbase_rollout.run.scheduler import Call, Program, Scheduler, Sleep, Tas
 from cloudbase_rollout.vocabulary import fields
 from cloudbase_rollout.vocabulary.statuses import HEALTHY, classify
 
-#: Calls in flight at most: enough to keep the API busy; never a thread per unit (max_parallel may be 1000).
-POOL = 32
+#: Calls in flight at most: enough to keep the API busy, and with the transport's deadline thread per call
+#: still under 50 threads; never a thread per unit (max_parallel may be 1000).
+POOL = 20
 DAILY_QUOTA = 45009
 #: A roll-update refused with 45011 is sent again after each shared pause, this many times at most.
 QUOTA_RESENDS = 10
