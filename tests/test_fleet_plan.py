@@ -123,7 +123,8 @@ def test_targets_crossed_with_services(tmp_path: Path) -> None:
     url = {name: body["image_info"]["image_url"] for name, body in bodies.items()}
     assert url["prod-a/api"] == "ccr.ccs.tencentyun.com/ns/shop-api:v2"  # the service's override
     assert url["prod-a/web"] == "ccr.ccs.tencentyun.com/ns/web:v1"
-    assert url["prod-b/api"] == url["prod-b/web"].replace("/web", "/shop-api") == "ccr.ccs.tencentyun.com/ns/shop-api:v3"
+    assert url["prod-b/api"] == "ccr.ccs.tencentyun.com/ns/shop-api:v3"  # the target's over the service's
+    assert url["prod-b/web"] == "ccr.ccs.tencentyun.com/ns/web:v3"
     assert (str(bodies["prod-a/web"]["cpu"]), str(bodies["prod-c/web"]["mem"])) == ("1", "2")
     assert "cpu" not in bodies["prod-a/api"]
     assert plan.fleet is not None and plan.fleet.whole == 5

@@ -95,7 +95,7 @@ def run(the_plan: plan.Plan, api: WeChat, hooks: Hooks, path: Path | None, clock
 def cancelled_detail(results: list[core.Result], path: Path | None) -> str:
     started = [r for r in results if r.run_id and not r.promoted]
     kept = f" Every run_id received is in the results file {path}." if path is not None else ""
-    return (f"{len(started)} unit(s) were started and not promoted; "
+    return (f"while the fleet ran: {len(started)} unit(s) were started and not promoted; "
             f"{sum(r.state == 'skipped' for r in results)} never started.{kept}")
 
 
