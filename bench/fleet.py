@@ -6,7 +6,8 @@
 
 1. Waves: `--units` (1,000) units in 3 waves (`1, 10%, 100%`) with wait and promote, settle 2 s, interval
    1 s, max_parallel 1000, the emulator in its own process. Ideal: per wave the slowest settle plus one
-   interval (once per 1000 units of the wave: max_parallel), plus the calls at the emulator's measured rate (`--rate-calls` detail reads on 20 threads, as the step's pool).
+   interval (once per 1000 units of the wave: max_parallel), plus the calls at the emulator's
+   measured rate (`--rate-calls` detail reads on 20 threads, as the step's pool).
    Target: within 1.5x.
 2. Calls per unit: from the emulator's count (at most 1 roll-update, 2 reads before it,
    settle/interval + 2 reads after, 1 release).
@@ -37,7 +38,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-TOKEN = "emulator-access-token"
+TOKEN = "emulator-access-token"  # noqa: S105 (the emulator's documented default, not a secret)
 SETTLE, INTERVAL = 2.0, 1
 WAVES = "1, 10%, 100%"
 
@@ -170,7 +171,8 @@ def main() -> int:
     rows = [waves_run(args.units, args.rate_calls)]
     if not args.skip_scale:
         rows.append(waves_run(args.scale_units, args.rate_calls))
-    print("| units | wall s | ideal s | ratio | calls/unit | roll-updates | emulator calls/s | threads | RSS MB | exit |")
+    print("| units | wall s | ideal s | ratio | calls/unit | roll-updates | emulator calls/s | threads | RSS MB "
+          "| exit |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['units']} | {r['wall']:.1f} | {r['ideal']:.1f} | {r['ratio']:.2f}x | {r['per_unit']:.2f} | "

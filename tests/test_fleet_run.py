@@ -265,7 +265,8 @@ def test_the_minute_quota_pauses_every_unit_once_and_the_refused_roll_updates_ar
     assert res.outputs["succeeded"] == "6"
     assert res.log.count("minute quota") == 1, res.log
     refused = fleet.of(API_PATH, 45011)
-    assert refused and {c.env_id for c in refused} <= set(envs[3:]) | set(envs)
+    assert refused and {c.env_id for c in refused} <= set(envs)
+    assert len(fleet.of(API_PATH)) == 6, "three passed, the refused ones passed when sent again"
     assert sorted(r["body"]["env_id"] for r in fleet.state.rollouts) == sorted(envs), "each unit rolled once"
     for c in refused:  # every refused unit was sent again, a pause later
         resent = [s for s in fleet.of(API_PATH) if s.env_id == c.env_id]
@@ -317,7 +318,7 @@ def test_the_next_wave_starts_a_bake_after_the_wave_is_healthy(fleet: Fleet, tmp
     envs = fleet.seed(3)
     res = fleet.run(tmp_path, fleet_inputs(fleet.url, envs, waves="1, 100%", bake_seconds="300", promote="true"))
     assert res.returncode == 0, res.log
-    released = [c for c in fleet.of(RELEASE_PATH) if c.env_id == envs[0]][0]
+    released = next(c for c in fleet.of(RELEASE_PATH) if c.env_id == envs[0])
     second = min(c.at for c in fleet.of(API_PATH) if c.env_id in envs[1:])
     assert 300 <= second - released.at < 305
     bake_reads = [c for c in fleet.calls if c.env_id == envs[0] and c.at > released.at
@@ -326,8 +327,6 @@ def test_the_next_wave_starts_a_bake_after_the_wave_is_healthy(fleet: Fleet, tmp
     assert any(s >= 299 for s in fleet.clock.sleeps), fleet.clock.sleeps
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: run/fleet.py _wave_done says the bake with ctx.say, which a fleet "
-                   "routes to hooks.debug: the wave-level 'baking N s' line is hidden unless RUNNER_DEBUG=1")
 def test_the_bake_is_said_in_the_log(fleet: Fleet, tmp_path: Path) -> None:
     envs = fleet.seed(2)
     res = fleet.run(tmp_path, fleet_inputs(fleet.url, envs, waves="1, 100%", bake_seconds="300"))
@@ -459,12 +458,12 @@ def test_a_fleet_without_wait_sends_one_roll_update_per_unit_to_a_scripted_serve
 
 def test_a_200_unit_fleet_logs_lines_per_wave_not_per_poll(fleet: Fleet, tmp_path: Path) -> None:
     envs = fleet.seed(200)
-    fleet.state.settle_seconds = 40  # many polls each, and a progress line is due while the waves run
+    fleet.state.settle_seconds = 8  # several polls each
     res = fleet.run(tmp_path, fleet_inputs(fleet.url, envs, waves="1, 10%, 100%", max_parallel="200"))
     assert res.returncode == 0, res.log
     assert res.outputs["succeeded"] == "200"
     polls = len(fleet.of(VERSION_DETAIL_PATH))
-    assert polls > 200 * 10, "each unit was polled many times"
+    assert polls > 200 * 5, "each unit was polled many times"
     lines = text_lines(res)
     assert len(lines) < 50, "\n".join(lines)
     assert sum(line.startswith("wave ") for line in lines) >= 6, "a start and an end line per wave"

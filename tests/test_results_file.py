@@ -151,8 +151,6 @@ def test_an_unwritable_path_raises_outputs_not_written(tmp_path: Path) -> None:
     assert "could not write the results file" in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: results_file.write leaves its .results-*.tmp file behind when "
-                   "os.replace fails (src/cloudbase_rollout/front/results_file.py, write)")
 def test_a_failed_replace_leaves_no_temp_file(tmp_path: Path) -> None:
     target = tmp_path / "results.json"
     target.mkdir()  # os.replace of a file onto a directory fails

@@ -81,7 +81,7 @@ def summary(plan: Plan, results: Sequence[Result], outcome: Outcome, path: Path 
         wave = [r for r in results if r.wave == number]
         found = totals(wave)
         lines.append(f"| {number} | {len(wave)} | " + " | ".join(str(found[s]) for s in STATES) + " |")
-    budget = SUMMARY_BUDGET - sum(len(line) + 1 for line in lines)
+    budget = SUMMARY_BUDGET - sum(_size(line) for line in lines)
     for state in ("failed", "started", "skipped"):
         listed = [r for r in results if r.state == state]
         if listed:
@@ -107,14 +107,20 @@ def _reason(r: Result) -> str:
 
 
 def _capped(items: list[str], budget: int) -> tuple[list[str], int]:
+    """As many items as fit in `budget` bytes (GitHub's limit is in bytes: a Chinese errmsg is 3 a character)."""
     shown = []
     for index, item in enumerate(items):
-        if budget - len(item) - 1 < 200:
+        size = _size(item)
+        if budget - size < 200:
             shown.append(f"- ... and {len(items) - index} more (the results file has them all)")
             return shown, 0
         shown.append(item)
-        budget -= len(item) + 1
+        budget -= size
     return shown, budget
+
+
+def _size(line: str) -> int:
+    return len(line.encode("utf-8")) + 1
 
 
 def _cell(value: str) -> str:

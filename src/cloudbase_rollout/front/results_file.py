@@ -91,15 +91,22 @@ class Writer:
 
 
 def write(text: str, path: Path) -> None:
-    """A temporary file beside it, then a rename: no reader (an upload step) ever sees half a file."""
+    """A temporary file beside it, then a rename: no reader (an upload step) ever sees half a file,
+    and a rename that fails leaves no temporary file behind."""
+    import contextlib
     import os
     import tempfile
 
+    name = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=".results-",
                                          suffix=".tmp", delete=False) as handle:
+            name = handle.name
             handle.write(text)
-        os.replace(handle.name, path)
+        os.replace(name, path)
     except OSError as error:
+        if name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
         raise OutputsNotWritten(f"could not write the results file {path}: {error}") from None

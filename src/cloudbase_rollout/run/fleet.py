@@ -147,7 +147,7 @@ class Controller:
         if not (bake and healthy and self.outcome.stopped is None and self.ctx.plan.command == "rollout"):
             self._start_wave(self.current + 1)
             return
-        self.ctx.say(f"wave {self.current + 1}/{len(self.waves)}: baking {bake} s, then reading its "
+        self.progress.say(f"wave {self.current + 1}/{len(self.waves)}: baking {bake} s, then reading its "
                      f"{len(healthy)} healthy unit(s) again")
         left = [len(healthy)]
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 EVERY = 30.0
 #: Unit states that count as healthy, failed, and in progress.
-HEALTHY_STATES = ("succeeded", "current", "planned")
+HEALTHY_STATES = ("succeeded", "current")
 
 
 def elapsed(seconds: float) -> str:
@@ -25,10 +25,12 @@ def elapsed(seconds: float) -> str:
 
 
 def counts(units: Sequence[Result]) -> dict[str, int]:
-    found = {"healthy": 0, "failed": 0, "deploying": 0, "waiting": 0, "skipped": 0}
+    found = {"healthy": 0, "failed": 0, "deploying": 0, "waiting": 0, "skipped": 0, "planned": 0}
     for r in units:
         if r.state in HEALTHY_STATES:
             found["healthy"] += 1
+        elif r.state == "planned":  # command plan: read, nothing rolled
+            found["planned"] += 1
         elif r.state == "failed":
             found["failed"] += 1
         elif r.state == "skipped":
@@ -41,8 +43,8 @@ def counts(units: Sequence[Result]) -> dict[str, int]:
 
 
 def counts_text(found: dict[str, int]) -> str:
-    shown = [f"{found[k]} {k}" for k in ("healthy", "failed", "deploying", "waiting", "skipped")
-             if found[k] or k in ("healthy", "failed")]
+    shown = [f"{found[k]} {k}" for k in ("healthy", "failed", "deploying", "waiting", "skipped", "planned")
+             if found[k] or (k in ("healthy", "failed") and not found["planned"])]
     return ", ".join(shown)
 
 
