@@ -72,3 +72,24 @@ def test_would_discover_names_the_endpoint_and_calls_nothing() -> None:
     assert the_plan.fleet is not None and the_plan.fleet.pending_discovery and the_plan.targets == []
     text = fleet_step.would_discover(the_plan)
     assert "describecloudbaserunenvs" in text and "'shop-*'" in text and "nothing was called" in text
+
+
+def test_a_shard_says_which_part_of_the_fleet_it_holds(tmp_path: Path) -> None:
+    from cloudbase_rollout.emulator import Emulator, State
+    from tests.conftest import TOKEN
+    from tests.runner import run_inprocess
+
+    state = State(TOKEN)
+    env_ids = state.seed_fleet(20, services=("api",))
+    server = Emulator(state).start()
+    try:
+        inputs = good_inputs(server.url, targets="\n".join(env_ids), shard="2/4")
+        inputs.pop("env_id")
+        result = run_inprocess(tmp_path, inputs)
+    finally:
+        server.shutdown()
+        server.server_close()
+    held = int(result.outputs["succeeded"])
+    assert result.returncode == 0 and 0 < held < 20
+    assert f"shard 2/4: {held} of the fleet's 20 unit(s)" in result.log
+    assert len(state.rollouts) == held

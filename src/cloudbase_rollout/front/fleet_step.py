@@ -72,6 +72,9 @@ def run(the_plan: plan.Plan, api: WeChat, hooks: Hooks, path: Path | None, clock
         sleep: Callable[[float], None]) -> Ran:
     """Every wave; the results file is rewritten as units finish and always at the end (also on cancel)."""
     assert the_plan.fleet is not None
+    if the_plan.fleet.shard.count > 1:
+        hooks.log(f"shard {the_plan.fleet.shard}: {len(the_plan.targets)} of the fleet's {the_plan.fleet.whole} "
+                  "unit(s); waves, max_parallel and max_failures apply to these")
     results = [core.Result(t, version_name=t.version_name) for t in the_plan.targets]
     writer = results_file.Writer(path, hooks.redact, clock)
     ctx = core.Context(the_plan, api, hooks.debug, clock, sleep, lambda event, r: _event(hooks, event, r),
