@@ -93,3 +93,14 @@ def test_a_shard_says_which_part_of_the_fleet_it_holds(tmp_path: Path) -> None:
     assert result.returncode == 0 and 0 < held < 20
     assert f"shard 2/4: {held} of the fleet's 20 unit(s)" in result.log
     assert len(state.rollouts) == held
+
+
+def test_env_id_with_targets_is_refused_rather_than_ignored() -> None:
+    import pytest
+
+    from cloudbase_rollout.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as raised:
+        plan.prepare_plan(good_inputs(URL, targets="env-a"), {}, Path("."))
+    assert [p.input for p in raised.value.problems] == ["env_id"]
+    assert "is not used with targets or targets_file" in str(raised.value.problems[0])

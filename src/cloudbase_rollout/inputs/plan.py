@@ -155,6 +155,9 @@ def _fleet(raw: Mapping[str, str], base: Mapping[str, str], env: Mapping[str, st
         problems += [Problem(name, ("is used with ", Command("rollout"), " or ", Command("plan")))
                      for name in fleet.FLEET_SOURCES if base.get(name, "").strip()]
     if any(base.get(name, "").strip() for name in fleet.FLEET_SOURCES):
+        if base.get("env_id", "").strip() and not base.get("discover", "").strip():  # discover says so itself
+            problems.append(Problem("env_id", ("is not used with ", Input("targets"), " or ", Input("targets_file"),
+                                               ": they give the environments")))
         services = None
         if "services" in raw:
             entries, found = read_services(raw["services"])
