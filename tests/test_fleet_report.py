@@ -112,3 +112,18 @@ def test_dry_run_lines_list_the_waves(tmp_path: Path) -> None:
 def test_dry_run_lines_name_the_shard(tmp_path: Path) -> None:
     plan = fleet_plan(tmp_path, 50, shard="2/4")
     assert "(shard 2/4 of a fleet of 50 units)" in fleet_report.dry_run_lines(plan)[0]
+
+
+def test_a_dry_run_writes_results_with_each_unit_wave_and_request(tmp_path: Path) -> None:
+    import json
+
+    from tests.conftest import good_inputs
+    from tests.runner import run_inprocess
+
+    inputs = good_inputs("http://127.0.0.1:9", targets="env-a\nenv-b\nenv-c", waves="1", dry_run="true")
+    inputs.pop("env_id")
+    result = run_inprocess(tmp_path, inputs)
+    assert result.returncode == 0, result.log
+    shown = json.loads(result.outputs["results"])
+    assert [(u["id"], u["wave"]) for u in shown] == [("env-a/api", 1), ("env-b/api", 2), ("env-c/api", 2)]
+    assert [u["request"]["env_id"] for u in shown] == ["env-a", "env-b", "env-c"]

@@ -192,6 +192,7 @@ def fleet(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner, the_pl
             fleet_report.dry_run_lines(the_plan)
         for line in lines:
             runner.log(line)
+        runner.outputs({} if the_plan.fleet.pending_discovery else fleet_report.dry_run_outputs(the_plan))
         return 0
     api = WeChat(the_plan.call, runner.redact, on_secret=runner.mask, on_retry=runner.log, sleep=sleep,
                  pool_size=POOL, backoff_base=core.backoff_base(env))

@@ -40,6 +40,18 @@ def dry_run_lines(plan: Plan) -> list[str]:
     return lines
 
 
+def dry_run_outputs(plan: Plan) -> dict[str, str]:
+    """The dry run's `results`: each unit with its wave and the request it would send (up to 256 units)."""
+    fleet = plan.fleet
+    assert fleet is not None
+    if len(plan.targets) > RESULTS_OUTPUT_UNITS:
+        return {}
+    waves = [number for number, size in enumerate(fleet.waves, 1) for _ in range(size)]
+    return {"results": json.dumps([{"id": t.id, "env_id": t.env_id, "server_name": t.server_name, "wave": wave,
+                                    "request": t.body} for t, wave in zip(plan.targets, waves, strict=False)],
+                                  ensure_ascii=False)}
+
+
 def totals(results: Sequence[Result]) -> dict[str, int]:
     found = dict.fromkeys(STATES, 0)
     for r in results:
