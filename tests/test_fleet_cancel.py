@@ -46,6 +46,7 @@ def test_a_cancelled_fleet_writes_every_run_id_it_received(tmp_path: Path, slow_
     while len(server.state.rollouts) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(server.state.rollouts) == 3, "three units were to be in progress (max_parallel 3)"
+    time.sleep(1.0)  # the replies reach the step (milliseconds; a second on a loaded machine): now it waits
     proc.send_signal(signum)
     log, _ = proc.communicate(timeout=30)
     assert proc.returncode == code, log

@@ -283,6 +283,17 @@ def test_the_minute_quota_while_waiting_does_not_fail_the_units(fleet: Fleet, tm
     assert res.outputs["succeeded"] == "4"
 
 
+def test_the_minute_quota_on_the_read_before_a_rollout_is_read_again_after_the_pause(
+        fleet: Fleet, tmp_path: Path) -> None:
+    envs = fleet.seed(4)
+    fleet.state.set_quota(minute_after=2, minute_seconds=60)  # two reads pass, the other two are refused
+    res = fleet.run(tmp_path, fleet_inputs(fleet.url, envs, wait="true", max_parallel="4", max_attempts="1"))
+    refused_reads = [c for c in fleet.of(VERSION_DETAIL_PATH, 45011)]
+    assert refused_reads, "a read before a rollout was refused"
+    assert res.returncode == 0, res.log
+    assert res.outputs["succeeded"] == "4" and res.outputs["failed"] == "0"
+
+
 # -- 6. the daily quota ----------------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from cloudbase_rollout.errors import Cancelled, LifecycleError, RolloutError, WaitKind, cancelled_text
+from cloudbase_rollout.errors import NOT_THE_ADDRESS, Cancelled, LifecycleError, RolloutError, WaitKind, cancelled_text
 from cloudbase_rollout.inputs.plan import Plan, Target
 from cloudbase_rollout.run.scheduler import Call, Program, Scheduler, Step, Task, calling
 from cloudbase_rollout.vocabulary.statuses import FAILED, HEALTHY, classify
@@ -140,7 +140,7 @@ def read(ctx: Context, r: Result) -> Version:
     t, api = r.target, ctx.api
     r.phase = "reading"
     versions: list[Version] = []
-    listed = t.version_name == "latest"
+    listed = (r.version_name or t.version_name) == "latest"  # resolved once: a resend after 45011 reads on
     try:
         if listed:
             versions = cloudrun.list_versions(api, t.env_id, t.server_name)
@@ -152,7 +152,10 @@ def read(ctx: Context, r: Result) -> Version:
     except LifecycleError:
         raise
     except RolloutError as error:
-        names = tuple(v.name for v in versions) or (() if listed else _known(ctx, t))  # list once at most
+        # List once at most, and not when the read was refused for the token or its quota (NOT_THE_ADDRESS):
+        # the list would be refused too, and spend the quota a resend needs.
+        known = listed or getattr(error, "errcode", None) in NOT_THE_ADDRESS
+        names = tuple(v.name for v in versions) or (() if known else _known(ctx, t))
         raise LifecycleError("preflight", t.server_name, r.version_name or t.version_name, cause=error,
                              versions=names, command=ctx.plan.command) from None
 

@@ -15,11 +15,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cloudbase_rollout.errors import ApiError, Cancelled, RolloutError
+from cloudbase_rollout.errors import Cancelled, RolloutError
 from cloudbase_rollout.inputs.fleet import Fleet
 from cloudbase_rollout.inputs.waves import allowed
 from cloudbase_rollout.run import core, progress
-from cloudbase_rollout.run.scheduler import Call, Program, Scheduler, Sleep, Task
+from cloudbase_rollout.run.scheduler import Program, Scheduler, Sleep, Task, calling, errcode
 from cloudbase_rollout.vocabulary import fields
 from cloudbase_rollout.vocabulary.statuses import HEALTHY, classify
 
@@ -190,15 +190,6 @@ def _stopped_state(r: core.Result, outcome: Outcome) -> tuple[str, str | None]:
     return "skipped", why if outcome.stopped == "budget" else f"not started: {why}"
 
 
-def errcode(error: RolloutError | None) -> int | None:
-    """WeChat's errcode behind an error, also when a lifecycle error carries it as its cause."""
-    cause = getattr(error, "cause", None)
-    for found in (error, cause):
-        if isinstance(found, ApiError):
-            return found.errcode
-    return None
-
-
 def unit_program(ctx: core.Context, r: core.Result, skip_current: bool) -> Program:
     """One unit: the read (for wait, skip_current and plan), then plan's account or core's rollout."""
     t = r.target
@@ -219,7 +210,8 @@ def unit_program(ctx: core.Context, r: core.Result, skip_current: bool) -> Progr
 
 
 def _read(ctx: core.Context, r: core.Result) -> Program:
-    return (yield Call(lambda: core.read(ctx, r)))
+    """The version, read again after the shared pause when the minute quota refused it."""
+    return (yield from calling(lambda: core.read(ctx, r), QUOTA_RESENDS))
 
 
 def _guarded(program: Program, r: core.Result) -> Program:
@@ -238,7 +230,7 @@ def _baked(ctx: core.Context, r: core.Result, seconds: int) -> Program:
     yield Sleep(seconds)
     r.phase = "baking"
     try:
-        version = yield Call(lambda: core.read(ctx, r))
+        version = yield from _read(ctx, r)
         r.status = version.status
         error = None if classify(version.status) == HEALTHY else RolloutError(
             f"after the bake of {seconds} s the version is {version.status or '(empty)'}, no longer normal")

@@ -51,14 +51,23 @@ Step = Call | Sleep
 Program = Generator[Step, Any, Any]
 
 
+def errcode(error: BaseException | None) -> int | None:
+    """WeChat's errcode behind an error, also when a lifecycle error carries it as its cause (a read
+    that failed before a rollout is a LifecycleError whose cause is the ApiError)."""
+    for found in (error, getattr(error, "cause", None)):
+        if isinstance(found, ApiError):
+            return found.errcode
+    return None
+
+
 def calling(fn: Callable[[], Any], resends: int = 0) -> Generator[Step, Any, Any]:
     """`yield Call(fn)`, sent again (up to `resends` times) when the minute quota (45011) refused it: a
     refusal started nothing, and the scheduler holds the resend until its one shared pause is over."""
     for attempt in range(resends + 1):
         try:
             return (yield Call(fn))
-        except ApiError as error:
-            if error.errcode != retry.MINUTE_QUOTA or attempt == resends:
+        except RolloutError as error:
+            if errcode(error) != retry.MINUTE_QUOTA or attempt == resends:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -206,7 +215,7 @@ class Scheduler:
 
     def _note_quota(self, error: RolloutError) -> None:
         """45011 on any call: one shared pause for every unit's next call (said once per pause)."""
-        if isinstance(error, ApiError) and error.errcode == retry.MINUTE_QUOTA:
+        if errcode(error) == retry.MINUTE_QUOTA:
             until = self.clock() + QUOTA_PAUSE
             if until > self.paused_until + 1.0:
                 first = self.paused_until <= self.clock()
