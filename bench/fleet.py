@@ -148,10 +148,9 @@ def waves_run(units: int, rate_calls: int) -> dict[str, Any]:
 
 
 def wave_sizes(units: int) -> list[int]:
-    from cloudbase_rollout.inputs import waves
+    from cloudbase_rollout.inputs import fleet, waves
 
-    ends = waves.wave_ends(waves.parse_waves(WAVES), units)
-    return [end - start for start, end in zip([0, *ends], ends, strict=False)]
+    return fleet.waves_of(units, waves.parse_waves(WAVES))
 
 
 def dry_run(units: int) -> float:

@@ -188,9 +188,7 @@ def fleet(raw: Mapping[str, str], env: Mapping[str, str], runner: Runner, the_pl
     hooks = fleet_step.Hooks(runner.log, runner.debug, runner.warning, runner.log, runner.redact)
     assert the_plan.fleet is not None
     if the_plan.call.dry_run:
-        lines = [fleet_step.would_discover(the_plan)] if the_plan.fleet.pending_discovery else \
-            fleet_report.dry_run_lines(the_plan)
-        for line in lines:
+        for line in fleet_step.dry_run_lines(the_plan):
             runner.log(line)
         runner.outputs({} if the_plan.fleet.pending_discovery else fleet_report.dry_run_outputs(the_plan))
         return 0

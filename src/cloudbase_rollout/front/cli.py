@@ -172,8 +172,7 @@ def fleet(the_plan: plan.Plan, raw: dict[str, str], env: dict[str, str], redacto
     hooks = fleet_step.Hooks(say, lambda _line: None, lambda line: say(f"warning: {line}"), progress, redactor, WORDS)
     assert the_plan.fleet is not None
     if the_plan.call.dry_run:
-        for line in [fleet_step.would_discover(the_plan)] if the_plan.fleet.pending_discovery else \
-                fleet_report.dry_run_lines(the_plan):
+        for line in fleet_step.dry_run_lines(the_plan):
             say(line)
         return 0
     api = WeChat(the_plan.call, redactor, on_retry=say, sleep=sleep, pool_size=POOL,
@@ -192,7 +191,7 @@ def fleet(the_plan: plan.Plan, raw: dict[str, str], env: dict[str, str], redacto
         print(redactor(json.dumps(document, ensure_ascii=False)))
     else:
         lines = fleet_step.plan_lines(ran) if the_plan.command == "plan" else \
-            [" ".join(f"{k}={v}" for k, v in fleet_report.totals(ran.results).items() if v)]
+            [" ".join(f"{k}={v}" for k, v in results_file.totals(ran.results).items() if v)]
         for line in lines:
             print(redactor(line))
     return ran.exit_code

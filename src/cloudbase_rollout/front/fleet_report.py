@@ -9,7 +9,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from cloudbase_rollout.front import results_file
+from cloudbase_rollout.front import merge, results_file
+from cloudbase_rollout.front.report_command import capped, cell
+from cloudbase_rollout.inputs.fleet import split
 from cloudbase_rollout.inputs.plan import Plan
 from cloudbase_rollout.run.core import Result
 from cloudbase_rollout.run.fleet import Outcome
@@ -18,7 +20,7 @@ from cloudbase_rollout.run.fleet import Outcome
 RESULTS_OUTPUT_UNITS = 256
 #: GitHub refuses a summary over 1 MiB; leave room for the tables around the lists.
 SUMMARY_BUDGET = 900_000
-STATES = ("succeeded", "current", "failed", "skipped", "started", "planned")
+STATES = merge.STATES
 CELL = 300
 
 
@@ -28,11 +30,9 @@ def dry_run_lines(plan: Plan) -> list[str]:
     assert fleet is not None
     of = f" (shard {fleet.shard} of a fleet of {fleet.whole} units)" if fleet.shard.count > 1 else ""
     lines = [f"Dry run: {len(plan.targets)} unit(s) in {len(fleet.waves)} wave(s){of}; nothing was called."]
-    start = 0
-    for number, size in enumerate(fleet.waves, 1):
-        lines.append(f"wave {number}/{len(fleet.waves)}: {size} unit(s)")
-        lines += [f"  {t.id}" for t in plan.targets[start:start + size]]
-        start += size
+    for number, wave in enumerate(split(plan.targets, fleet.waves), 1):
+        lines.append(f"wave {number}/{len(fleet.waves)}: {len(wave)} unit(s)")
+        lines += [f"  {t.id}" for t in wave]
     canary = plan.targets[0] if plan.targets else None
     if canary is not None and canary.body is not None:
         lines += [f"The request of {canary.id} (the others differ in env_id, server_name and their overrides):",
@@ -46,24 +46,17 @@ def dry_run_outputs(plan: Plan) -> dict[str, str]:
     assert fleet is not None
     if len(plan.targets) > RESULTS_OUTPUT_UNITS:
         return {}
-    waves = [number for number, size in enumerate(fleet.waves, 1) for _ in range(size)]
-    return {"results": json.dumps([{"id": t.id, "env_id": t.env_id, "server_name": t.server_name, "wave": wave,
-                                    "request": t.body} for t, wave in zip(plan.targets, waves, strict=False)],
+    return {"results": json.dumps([{"id": t.id, "env_id": t.env_id, "server_name": t.server_name, "wave": number,
+                                    "request": t.body}
+                                   for number, wave in enumerate(split(plan.targets, fleet.waves), 1) for t in wave],
                                   ensure_ascii=False)}
-
-
-def totals(results: Sequence[Result]) -> dict[str, int]:
-    found = dict.fromkeys(STATES, 0)
-    for r in results:
-        found[r.state or "planned"] += 1
-    return found
 
 
 def outputs(plan: Plan, results: Sequence[Result], path: Path | None) -> dict[str, str]:
     """Counts always; the file's path when written; `results` up to 256 units; run_id_<id> only for services."""
     fleet = plan.fleet
     assert fleet is not None
-    found = totals(results)
+    found = results_file.totals(results)
     values = {state: str(found[state]) for state in ("succeeded", "current", "failed", "skipped")}
     if path is not None:
         values["results_file"] = str(path)
@@ -75,7 +68,7 @@ def outputs(plan: Plan, results: Sequence[Result], path: Path | None) -> dict[st
 
 
 def headline(plan: Plan, results: Sequence[Result], outcome: Outcome) -> str:
-    found = totals(results)
+    found = results_file.totals(results)
     said = ", ".join(f"{found[s]} {s}" for s in STATES if found[s]) or "no unit"
     why = {"budget": f"; stopped: failures exceeded max_failures ({outcome.failures} > {outcome.allowed})",
            "daily_quota": "; stopped: the daily quota (45009) is spent", "cancelled": "; cancelled"}
@@ -91,7 +84,7 @@ def summary(plan: Plan, results: Sequence[Result], outcome: Outcome, path: Path 
              "| wave | units | " + " | ".join(STATES) + " |", "|---|---|" + "---|" * len(STATES)]
     for number in range(1, len(fleet.waves) + 1):
         wave = [r for r in results if r.wave == number]
-        found = totals(wave)
+        found = results_file.totals(wave)
         lines.append(f"| {number} | {len(wave)} | " + " | ".join(str(found[s]) for s in STATES) + " |")
     budget = SUMMARY_BUDGET - sum(_size(line) for line in lines)
     for state in ("failed", "started", "skipped"):
@@ -119,16 +112,11 @@ def _reason(r: Result) -> str:
 
 
 def _capped(items: list[str], budget: int) -> tuple[list[str], int]:
-    """As many items as fit in `budget` bytes (GitHub's limit is in bytes: a Chinese errmsg is 3 a character)."""
-    shown = []
-    for index, item in enumerate(items):
-        size = _size(item)
-        if budget - size < 200:
-            shown.append(f"- ... and {len(items) - index} more (the results file has them all)")
-            return shown, 0
-        shown.append(item)
-        budget -= size
-    return shown, budget
+    """The items that fit in what is left of the summary's bytes (keeping 200 for the lines after)."""
+    shown, left = capped(items, budget - 200)
+    if left:
+        return [*shown, f"- ... and {left} more (the results file has them all)"], 0
+    return shown, budget - sum(_size(item) for item in shown)
 
 
 def _size(line: str) -> int:
@@ -136,5 +124,4 @@ def _size(line: str) -> int:
 
 
 def _cell(value: str) -> str:
-    text = "".join(c if c.isprintable() else " " for c in value[:CELL])
-    return text.replace("`", "'").replace("<", "&lt;")
+    return cell(value, CELL)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloudbase_rollout.errors import Cancelled
-from cloudbase_rollout.front import results_file
+from cloudbase_rollout.front import fleet_report, report, results_file
 from cloudbase_rollout.inputs import discovery, plan
 from cloudbase_rollout.run import core, fleet
 from cloudbase_rollout.wechat import envs
@@ -58,6 +58,12 @@ def discover(the_plan: plan.Plan, api: WeChat, raw: Mapping[str, str], env: Mapp
     return plan.prepare_plan(raw, env, workspace, discovered=found)
 
 
+def dry_run_lines(the_plan: plan.Plan) -> list[str]:
+    """What a fleet's dry run says: the discovery it would make, or the units in their waves."""
+    assert the_plan.fleet is not None
+    return [would_discover(the_plan)] if the_plan.fleet.pending_discovery else fleet_report.dry_run_lines(the_plan)
+
+
 def would_discover(the_plan: plan.Plan) -> str:
     assert the_plan.fleet is not None and the_plan.fleet.discovery is not None
     asked = the_plan.fleet.discovery
@@ -77,7 +83,7 @@ def run(the_plan: plan.Plan, api: WeChat, hooks: Hooks, path: Path | None, clock
                   "unit(s); waves, max_parallel and max_failures apply to these")
     results = [core.Result(t, version_name=t.version_name) for t in the_plan.targets]
     writer = results_file.Writer(path, hooks.redact, clock)
-    ctx = core.Context(the_plan, api, hooks.debug, clock, sleep, lambda event, r: _event(hooks, event, r),
+    ctx = core.Context(the_plan, api, hooks.debug, clock, sleep, lambda event, r: _event(hooks, the_plan, event, r),
                        quota_resends=fleet.QUOTA_RESENDS)
     controller: fleet.Controller
 
@@ -102,15 +108,15 @@ def cancelled_detail(results: list[core.Result], path: Path | None) -> str:
             f"{sum(r.state == 'skipped' for r in results)} never started.{kept}")
 
 
-def _event(hooks: Hooks, event: str, r: core.Result) -> None:
-    """A failure is said at once; the rest of a unit's story is detail."""
+def _event(hooks: Hooks, the_plan: plan.Plan, event: str, r: core.Result) -> None:
+    """A failure is said at once; an unsettled version too (report.event_line words it, as for one service);
+    the rest of a unit's story is detail."""
     if event == "failed" and r.error is not None:
         hooks.warning(f"{r.target.id} (wave {r.wave}) failed: {r.error.text(hooks.words)}")
     elif event == "unsettled":
-        hooks.log(f"{r.target.id}: version {r.version_name} is {r.status or '(empty)'} before the rollout, not "
-                  "normal")
+        hooks.log(report.event_line(the_plan, event, r))
     elif event == "accepted":
-        hooks.debug(f"{r.target.id}: rollout started: run_id {r.run_id}")
+        hooks.debug(report.event_line(the_plan, event, r))
 
 
 def plan_lines(ran: Ran) -> list[str]:

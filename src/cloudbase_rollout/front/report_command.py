@@ -142,11 +142,11 @@ def summary(merged: merge.Merged) -> str:
     """Counts per shard and in all; every failed, started and skipped unit with its reason; the rest collapsed."""
     doc = merged.document
     budget = doc["fleet"].get("max_failures", "0")
-    verdict = "**refused**" if merged.refusals else f"within max_failures {_cell(budget)} ({merged.allowed} allowed)"
+    verdict = "**refused**" if merged.refusals else f"within max_failures {cell(budget)} ({merged.allowed} allowed)"
     lines = ["### CloudBase Run fleet report", "",
              f"{len(merged.docs)} results file(s), fleet `{doc['fleet']['fingerprint'][:12]}` of "
              f"{doc['fleet']['units']} units, command {doc['command']}: {verdict}", ""]
-    lines += [f"- {_cell(r, 600)}" for r in merged.refusals[:50]] + ([""] if merged.refusals else [])
+    lines += [f"- {cell(r, 600)}" for r in merged.refusals[:50]] + ([""] if merged.refusals else [])
     lines += _shard_table(merged)
     units = doc["units"]
     for state, title in (("failed", "Failed"), ("started", "Started, not watched to their end"),
@@ -168,7 +168,7 @@ def _shard_table(merged: merge.Merged) -> list[str]:
         counts = {s: 0 for s in merge.STATES}
         for unit in doc["units"]:
             counts[unit["state"]] += 1
-        finished = ("yes" if not doc.get("stopped") else f"stopped: {_cell(doc['stopped'], 40)}") \
+        finished = ("yes" if not doc.get("stopped") else f"stopped: {cell(doc['stopped'], 40)}") \
             if doc["complete"] else "no"
         rows.append(f"| {doc['shard']['index']}/{doc['shard']['count']} | {len(doc['units'])} | "
                     + " | ".join(str(counts[s]) for s in merge.STATES) + f" | {finished} |")
@@ -178,30 +178,35 @@ def _shard_table(merged: merge.Merged) -> list[str]:
 
 
 def _capped(units: list[dict[str, Any]], budget: int) -> list[str]:
-    lines: list[str] = []
+    shown, left = capped([f"- {_line(unit)}" for unit in units], budget)
+    return [*shown, f"- ... and {left} more: every unit is in the results file"] if left else shown
+
+
+def capped(lines: list[str], budget: int) -> tuple[list[str], int]:
+    """As many of `lines` as fit in `budget` bytes, and how many did not: GitHub's summary limit is in
+    bytes, and a Chinese errmsg is 3 bytes a character. The merged report and a fleet step's summary both
+    cut their lists here."""
     used = 0
-    for count, unit in enumerate(units):
-        line = f"- {_line(unit)}"
+    for count, line in enumerate(lines):
         used += len(line.encode("utf-8")) + 1
         if used > budget:
-            return [*lines, f"- ... and {len(units) - count} more: every unit is in the results file"]
-        lines.append(line)
-    return lines
+            return lines[:count], len(lines) - count
+    return lines, 0
 
 
 def _line(unit: dict[str, Any]) -> str:
     error = unit.get("error") or {}
     code = f" (errcode {error['errcode']})" if error.get("errcode") is not None else ""
-    why = f": {_cell(error['reason'])}{code}" if error.get("reason") else ""
-    extra = "".join(f", {key} {_cell(unit[key], 130)}" for key in ("version_name", "run_id", "status") if unit.get(key))
-    return f"`{_cell(_name(unit), 260)}` wave {unit['wave']}, {unit['state']}{extra}{why}"
+    why = f": {cell(error['reason'])}{code}" if error.get("reason") else ""
+    extra = "".join(f", {key} {cell(unit[key], 130)}" for key in ("version_name", "run_id", "status") if unit.get(key))
+    return f"`{cell(_name(unit), 260)}` wave {unit['wave']}, {unit['state']}{extra}{why}"
 
 
 def _name(unit: dict[str, Any]) -> str:
     return f"{unit['env_id']}/{unit['server_name']}"
 
 
-def _cell(value: Any, limit: int = CELL) -> str:
+def cell(value: Any, limit: int = CELL) -> str:
     """Text from a file for markdown: bounded, printable, no table or HTML breaking characters."""
     text = "".join(c if c.isprintable() else " " for c in str(value)[:limit])
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace("`", "'") or "-"

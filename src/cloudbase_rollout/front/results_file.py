@@ -62,18 +62,23 @@ def document(plan: Plan, results: Sequence[Result], *, complete: bool, stopped: 
              budget_exceeded: bool = False) -> dict[str, Any]:
     fleet = plan.fleet
     assert fleet is not None
-    units = [unit_record(r) for r in results]
-    totals = {"units": len(units), **{state: 0 for state in merge.STATES}}
-    for unit in units:
-        totals[unit["state"]] += 1
     return {
         "format": "cloudbase-rollout/results", "version": 1, "tool_version": __version__,
         "command": plan.command, "dry_run": plan.call.dry_run, "complete": complete,
         "fleet": {"units": fleet.whole, "fingerprint": fleet.fingerprint, "max_failures": fleet.max_failures},
         "shard": {"index": fleet.shard.index, "count": fleet.shard.count},
-        "waves": list(fleet.waves), "units": units, "totals": totals,
+        "waves": list(fleet.waves), "units": [unit_record(r) for r in results],
+        "totals": {"units": len(results), **totals(results)},
         "budget_exceeded": budget_exceeded, "stopped": stopped,
     }
+
+
+def totals(results: Sequence[Result]) -> dict[str, int]:
+    """A count per state (schema/results.schema.json); a unit not yet started counts as planned, as its record says."""
+    found = dict.fromkeys(merge.STATES, 0)
+    for r in results:
+        found[r.state or "planned"] += 1
+    return found
 
 
 class Writer:

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cloudbase_rollout.errors import Problem
 from cloudbase_rollout.inputs import settings, shard, targets
@@ -22,7 +22,9 @@ from cloudbase_rollout.inputs.settings import FleetOptions
 
 if TYPE_CHECKING:
     from cloudbase_rollout.inputs.plan import Target
+    from cloudbase_rollout.inputs.waves import Size
 
+T = TypeVar("T")
 #: Inputs that make a step a fleet even without services.
 FLEET_SOURCES = ("targets", "targets_file", "discover")
 #: An address that stands in for the environments discovery will find, so the body is checked before any call.
@@ -122,12 +124,22 @@ def shard_of_raw(raw: Mapping[str, str]) -> tuple[shard.Shard, list[Problem]]:
         return shard.WHOLE, [Problem("shard", str(error))]
 
 
-def waves_of(count: int, options: FleetOptions) -> list[int]:
-    """Units per wave among this shard's `count` units."""
+def waves_of(count: int, sizes: Sequence[Size]) -> list[int]:
+    """Units per wave among this shard's `count` units (the `waves` input's sizes)."""
     from cloudbase_rollout.inputs import waves
 
-    ends = waves.wave_ends(options.waves, count)
+    ends = waves.wave_ends(sizes, count)
     return [end - start for start, end in zip([0, *ends], ends, strict=False)]
+
+
+def split(items: Sequence[T], sizes: Sequence[int]) -> list[list[T]]:
+    """The items in their waves, in order, given the units per wave (Fleet.waves): the run, the dry run
+    and its outputs all cut the same way."""
+    found, start = [], 0
+    for size in sizes:
+        found.append(list(items[start:start + size]))
+        start += size
+    return found
 
 
 def imply_wait(found: Sequence[Target], options: FleetOptions, wave_count: int) -> None:
@@ -137,7 +149,7 @@ def imply_wait(found: Sequence[Target], options: FleetOptions, wave_count: int) 
             target.wait = True
 
 
-def describe(units: Sequence[targets.Unit]) -> tuple[int, str]:
-    """The whole fleet's size and fingerprint (before sharding)."""
-    return len(units), targets.fingerprint([(u.env_id, u.server_name) for u in units])
+def describe(units: Sequence[shard.Unit]) -> tuple[int, str]:
+    """The whole fleet's size and fingerprint (before sharding), of its units or of the targets made of them."""
+    return len(units), shard.fingerprint(units)
 

@@ -154,7 +154,8 @@ def _fleet(raw: Mapping[str, str], base: Mapping[str, str], env: Mapping[str, st
     if command not in ("rollout", "plan"):
         problems += [Problem(name, ("is used with ", Command("rollout"), " or ", Command("plan")))
                      for name in fleet.FLEET_SOURCES if base.get(name, "").strip()]
-    if any(base.get(name, "").strip() for name in fleet.FLEET_SOURCES):
+    explicit = any(base.get(name, "").strip() for name in fleet.FLEET_SOURCES)
+    if explicit:
         if base.get("env_id", "").strip() and not base.get("discover", "").strip():  # discover says so itself
             problems.append(Problem("env_id", ("is not used with ", Input("targets"), " or ", Input("targets_file"),
                                                ": they give the environments")))
@@ -172,13 +173,12 @@ def _fleet(raw: Mapping[str, str], base: Mapping[str, str], env: Mapping[str, st
     else:  # services (or one service) as a fleet: today's targets, in waves
         listed, _batch, found = _listed(raw, base, env, workspace, command, True)
         problems += found
-        whole, fingerprint = len(listed), targets.fingerprint([(t.env_id, t.server_name) for t in listed])
+        whole, fingerprint = fleet.describe(listed)
         listed = shard.select(listed, the_shard)
     if options is None or problems:
         return [], None, problems
-    sizes = fleet.waves_of(len(listed), options)
+    sizes = fleet.waves_of(len(listed), options.waves)
     fleet.imply_wait(listed, options, len(sizes))
-    explicit = any(base.get(name, "").strip() for name in fleet.FLEET_SOURCES)
     the_fleet = fleet.Fleet(options, sizes, the_shard, whole, fingerprint, base.get("max_failures", "").strip() or "0",
                             explicit, asked, discovered, list(discovered.skipped) if discovered else [])
     return ([] if the_fleet.pending_discovery else listed), the_fleet, []

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cloudbase_rollout.errors import Cancelled, RolloutError
-from cloudbase_rollout.inputs.fleet import Fleet
+from cloudbase_rollout.inputs.fleet import Fleet, split
 from cloudbase_rollout.inputs.waves import allowed
 from cloudbase_rollout.run import core, progress
 from cloudbase_rollout.run.scheduler import Program, Scheduler, Sleep, Task, calling, errcode
@@ -52,11 +52,7 @@ class Controller:
         self.scheduler = Scheduler(min(self.options.max_parallel, POOL), ctx.clock, ctx.sleep,
                                    on_pause=lambda s: say(f"the minute quota (45011) is spent: every unit's next "
                                                           f"call waits {s:.0f} s, once for all"))
-        self.waves: list[list[core.Result]] = []
-        start = 0
-        for size in fleet.waves:
-            self.waves.append(list(results[start:start + size]))
-            start += size
+        self.waves = split(results, fleet.waves)
         for number, wave in enumerate(self.waves, 1):
             for r in wave:
                 r.wave = number
